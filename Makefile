@@ -1,0 +1,32 @@
+# The two commands that matter: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export REFLEX_USE_NPM := 1
+export REFLEX_TELEMETRY_ENABLED := false
+export REFLEX_CHECK_LATEST_VERSION := false
+
+.PHONY: run test install migrate worker clean
+
+run: $(STAMP)  ## Start the whole platform (embedded Redis + SQLite unless REDIS_URL/DATABASE_URL are set)
+	$(PY) -m mlplatform.runner
+
+test: $(STAMP)  ## Run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+	$(PY) -m tests.browser_prereqs
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+migrate: $(STAMP)  ## Apply database migrations
+	$(VENV)/bin/alembic upgrade head
+
+clean:  ## Remove local state (database, embedded Redis, build output)
+	rm -rf var .web .states

@@ -1,0 +1,48 @@
+"""Request dependencies: who is calling, and is the body JSON."""
+
+from __future__ import annotations
+
+from email.message import Message
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from mlplatform.errors import AuthenticationFailed, UnsupportedMediaType
+from mlplatform.services import principals
+from mlplatform.services.principals import Principal
+
+_bearer = HTTPBearer(
+    auto_error=False, description="An access token from /api/v1/auth/login, or an API key"
+)
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
+
+
+def current_principal(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    if bearer is not None and bearer.credentials:
+        return principals.authenticate_bearer(bearer.credentials)
+    if api_key:
+        return principals.authenticate_api_key(api_key)
+    raise AuthenticationFailed("Authentication required", code="not_authenticated")
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_json_body(request: Request) -> None:
+    """415 for a body sent with another content type (instead of a confusing 422)."""
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if not has_body:
+        return
+    message = Message()
+    message["content-type"] = request.headers.get("content-type", "")
+    subtype = message.get_content_subtype()
+    if message.get_content_maintype() != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        raise UnsupportedMediaType("Send the body as application/json", code="unsupported_media_type")
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,58 @@
+"""Typed domain errors. Transports map them once: api/errors.py to HTTP, ui/errors.py to toasts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MLPlatformError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details
+
+
+class NotFound(MLPlatformError):
+    code = "not_found"
+
+
+class PermissionDenied(MLPlatformError):
+    code = "permission_denied"
+
+
+class AuthenticationFailed(MLPlatformError):
+    code = "authentication_failed"
+
+
+class Conflict(MLPlatformError):
+    code = "conflict"
+
+
+class InvalidInput(MLPlatformError):
+    code = "invalid_input"
+
+
+class PayloadTooLarge(MLPlatformError):
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(MLPlatformError):
+    code = "unsupported_media_type"
+
+
+class RateLimited(MLPlatformError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(MLPlatformError):
+    code = "service_unavailable"

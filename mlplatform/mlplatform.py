@@ -1,0 +1,14 @@
+"""Composition root (Reflex requires this module name): one ASGI app for UI, websocket and REST."""
+
+import reflex as rx
+
+from mlplatform.api.app import create_api
+from mlplatform.config import get_settings
+from mlplatform.ui.app import add_pages
+
+app = rx.App(
+    api_transformer=create_api(get_settings()),
+    theme=rx.theme(accent_color="indigo", radius="medium"),
+    stylesheets=["/styles.css"],
+)
+add_pages(app)

