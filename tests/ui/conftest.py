@@ -52,7 +52,7 @@ def live_server(tmp_path_factory) -> str:
         proc.wait(60)
 
 
-ADMIN = ("admin@e2e.example.com", "admin password 123")
+ADMIN = ("root@e2e.example.com", "operator passphrase 123")
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ class LoginState(rx.State):
     next_path: str = "/"
     error: str = ""
     notice: str = ""
+    ready: bool = False  # the form appears once `next` is known, so typing is never re-rendered away
 
     @rx.event
     def read_query(self):
@@ -28,6 +29,7 @@ class LoginState(rx.State):
         self.next_path = safe_next_path(params.get("next", "/"))
         self.error = _error_message(params.get("error", ""), params.get("retry_after", ""))
         self.notice = "Account created. Sign in to continue." if params.get("registered") else ""
+        self.ready = True
 
     @rx.var
     def form_html(self) -> str:
@@ -62,6 +64,6 @@ def login_page() -> rx.Component:
             LoginState.error != "",
             rx.callout(LoginState.error, icon="triangle-alert", color_scheme="red", id="login-error"),
         ),
-        rx.html(LoginState.form_html),
+        rx.cond(LoginState.ready, rx.html(LoginState.form_html, width="100%"), rx.center(rx.spinner(), height="9em")),
         rx.text("No account yet? ", rx.link("Create one", href="/register/"), size="2"),
     )
