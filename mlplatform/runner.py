@@ -18,6 +18,7 @@ from alembic import command
 from alembic.config import Config
 
 from mlplatform.config import PROJECT_ROOT, Settings, get_settings
+from mlplatform.services import jobs
 
 READY_TIMEOUT_SECONDS = 600
 STOP_TIMEOUT_SECONDS = 20
@@ -134,11 +135,12 @@ def main() -> int:
         if settings.uses_embedded_redis:
             start_embedded_redis(settings, supervisor, env)
         migrate()
+        jobs.enqueue(jobs.PURGE_EXPIRED_REFRESH_TOKENS)  # housekeeping once per start
         venv_bin = Path(sys.executable).parent
         supervisor.start(
             "worker",
             [str(venv_bin / "rq"), "worker", "--url", settings.redis_url,
-             "--worker-ttl", str(settings.worker_ttl_seconds), "--with-scheduler", settings.queue_name],
+             "--worker-ttl", str(settings.worker_ttl_seconds), settings.queue_name],
             env,
         )
         supervisor.start(

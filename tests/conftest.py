@@ -38,8 +38,8 @@ else:
 if BASE_REDIS_URL:
     os.environ["REDIS_URL"] = support.redis_url_for(BASE_REDIS_URL, support.worker_index(WORKER))
 else:
-    _embedded_redis = support.start_embedded_redis(VAR_DIR)
-    os.environ["REDIS_URL"] = f"unix://{_embedded_redis.socket_file}"
+    _embedded_redis, _socket = support.start_embedded_redis(VAR_DIR)
+    os.environ["REDIS_URL"] = f"unix://{_socket}"
 
 
 @pytest.fixture(scope="session", autouse=True)

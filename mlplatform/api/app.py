@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from mlplatform import logs
 from mlplatform.api import errors
@@ -16,16 +18,26 @@ DESCRIPTION = """Upload scikit-learn models and call them over HTTP.
 Authenticate with `Authorization: Bearer <access token or API key>` or `X-API-Key: <key>`.
 Errors are always `{"error": {"code", "message", "details"}}`."""
 
-_unknown = APIRouter()
+_API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-@_unknown.api_route(
-    "/api/{rest:path}",
-    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-    include_in_schema=False,
-)
-def unknown_api_route(rest: str) -> None:
+def unknown_api_route(rest: str, request: Request) -> None:
+    """Catches every method on unknown /api paths, so it also answers 405 for known paths."""
+    allowed = [m for m in _API_METHODS if _other_route_answers(request, m)]
+    if allowed:
+        raise HTTPException(405, "Method Not Allowed", headers={"Allow": ", ".join(allowed)})
     raise NotFound(f"No API route /api/{rest}", code="route_not_found")
+
+
+def _other_route_answers(request: Request, method: str) -> bool:
+    """Does a route registered before the catch-all (not the UI mounted after it) take `method`?"""
+    scope = {**request.scope, "method": method}
+    for route in request.app.router.routes:
+        if getattr(route, "endpoint", None) is unknown_api_route:
+            return False
+        if route.matches(scope)[0] == Match.FULL:
+            return True
+    return False
 
 
 def create_api(settings: Settings) -> FastAPI:
@@ -41,7 +53,8 @@ def create_api(settings: Settings) -> FastAPI:
     errors.install(api)
     for module in (health, auth, browser_session, api_keys, users):
         api.include_router(module.router)
-    api.include_router(_unknown)  # last: unknown /api paths answer JSON 404, not the UI
+    # last: unknown /api paths answer JSON 404 (or 405), not the UI
+    api.add_api_route("/api/{rest:path}", unknown_api_route, methods=_API_METHODS, include_in_schema=False)
     api.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes)
     api.add_middleware(EdgeMiddleware, hsts=settings.cookie_secure)
     return api

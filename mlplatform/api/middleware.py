@@ -8,6 +8,8 @@ import re
 import time
 import uuid
 
+from starlette.exceptions import HTTPException
+
 from mlplatform import logs
 from mlplatform.api import metrics
 
@@ -80,8 +82,11 @@ class EdgeMiddleware:
             logs.request_id.reset(token)
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """An HTTPException so FastAPI's body parsing re-raises it (it turns other errors into 400)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"Request body exceeds {limit} bytes")
 
 
 class BodyLimitMiddleware:
@@ -111,7 +116,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message):

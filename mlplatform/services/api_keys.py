@@ -83,9 +83,9 @@ def revoke_key(principal: Principal, key_id: uuid.UUID) -> ApiKey:
 
 def _clean_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
         raise InvalidInput(
-            f"Key name must be 1 to {MAX_NAME_LENGTH} characters", details={"field": "name"}
+            f"Key name must be 1 to {MAX_NAME_LENGTH} printable characters", details={"field": "name"}
         )
     return name
 
@@ -107,6 +107,10 @@ def _clean_expiry(expires_at: datetime | None) -> datetime | None:
         return None
     if expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=timezone.utc)
+    try:
+        expires_at = expires_at.astimezone(timezone.utc)
+    except OverflowError as exc:  # e.g. 9999-12-31T23:59-14:00 is past year 9999 in UTC
+        raise InvalidInput("Expiry is out of range", details={"field": "expires_at"}) from exc
     if expires_at <= datetime.now(timezone.utc):
         raise InvalidInput("Expiry must be in the future", details={"field": "expires_at"})
     return expires_at

@@ -143,6 +143,8 @@ def _check_credentials(email: str, password: str, client_ip: str) -> User:
 
 
 def _find_user(email: str) -> User | None:
+    if "\x00" in email:  # no account has one, and PostgreSQL refuses NUL in text parameters
+        return None
     with db.session() as s:
         return s.exec(select(User).where(User.email == email)).first()
 

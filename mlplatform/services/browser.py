@@ -14,10 +14,9 @@ SESSION_COOKIE = "mlp_session"
 
 def safe_next_path(candidate: str) -> str:
     """Only local paths: never let `next` send a signed-in user to another site."""
-    parts = urlsplit(candidate or "/")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or candidate.startswith("//"):
-        return "/"
-    if "\\" in candidate:
+    parts = urlsplit(candidate)
+    local = not parts.scheme and not parts.netloc and parts.path.startswith("/")
+    if not local or candidate.startswith("//") or "\\" in candidate:
         return "/"
     return candidate
 

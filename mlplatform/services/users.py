@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from sqlmodel import col, func, select
 
 from mlplatform import db
-from mlplatform.errors import Conflict, NotFound
+from mlplatform.errors import Conflict, InvalidInput, NotFound
 from mlplatform.models import User
 from mlplatform.services import auth, principals
 from mlplatform.services.principals import Principal
 
 MAX_PAGE_SIZE = 200
+MAX_PAGE = 1_000_000  # keeps OFFSET inside a 64-bit integer
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,13 @@ def get_user(user_id: uuid.UUID) -> User:
 def list_users(principal: Principal, page: int = 1, size: int = 50, search: str = "") -> UserPage:
     principal.require_user_credentials()
     principal.require_admin()
-    page, size = max(page, 1), min(max(size, 1), MAX_PAGE_SIZE)
+    page, size = min(max(page, 1), MAX_PAGE), min(max(size, 1), MAX_PAGE_SIZE)
+    search = search.strip().lower()
+    if "\x00" in search:
+        raise InvalidInput("Search text must not contain NUL characters", details={"field": "search"})
     query = select(User)
-    if search.strip():
-        query = query.where(col(User.email).contains(search.strip().lower()))
+    if search:
+        query = query.where(col(User.email).contains(search, autoescape=True))
     with db.session() as s:
         total = s.exec(select(func.count()).select_from(query.subquery())).one()
         items = s.exec(

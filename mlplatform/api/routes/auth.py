@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 
 from mlplatform.api.deps import CurrentPrincipal, client_ip, require_json_body
 from mlplatform.api.errors import documented
@@ -63,7 +63,7 @@ def logout(principal: CurrentPrincipal) -> Response:
     summary="The account behind the credentials (access token or API key)",
     responses=documented(401),
 )
-def me(principal: CurrentPrincipal, request: Request) -> Me:
+def me(principal: CurrentPrincipal) -> Me:
     user = users.get_user(principal.user_id)
     return Me(
         **UserPublic.model_validate(user, from_attributes=True).model_dump(),

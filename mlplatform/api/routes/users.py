@@ -22,7 +22,7 @@ def _public(user) -> UserPublic:
 @router.get("", summary="List accounts", responses=documented(401, 403, 422))
 def list_users(
     principal: CurrentPrincipal,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=users.MAX_PAGE)] = 1,
     size: Annotated[int, Query(ge=1, le=users.MAX_PAGE_SIZE)] = 50,
     search: Annotated[str, Query(max_length=320)] = "",
 ) -> UserList:
