@@ -15,7 +15,8 @@ run: $(STAMP)  ## Start the whole platform (embedded Redis + SQLite unless REDIS
 
 test: $(STAMP)  ## Run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 	$(PY) -m tests.browser_prereqs
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --ignore=tests/ui $(PYTEST_ARGS)
+	$(PY) -m pytest tests/ui $(PYTEST_ARGS)  # one process: one live server for every browser test
 
 install: $(STAMP)
 

@@ -1,5 +1,10 @@
 """Browser tests: the real platform (`python -m mlplatform.runner`) started once per session,
-driven by Playwright in Debian's Chromium."""
+driven by Playwright in Debian's Chromium.
+
+Run them in one process (`make test` does): each process would start its own server, and two
+servers rebuild the shared .web/ frontend for different ports. (xdist's loadgroup does not keep
+them together under pytest 9.)
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,6 @@ from tests import conftest as root
 from tests import support
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def pytest_collection_modifyitems(items):
-    # one xdist worker runs every browser test, so the server starts once
-    for item in items:
-        if "tests/ui/" in str(item.fspath):
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")
