@@ -19,42 +19,69 @@ class Settings(BaseSettings):
     """Every knob of the platform; `.env.example` lists them all."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MLPLATFORM_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="MLPLATFORM_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        use_attribute_docstrings=True,  # each docstring below is the setting's documentation
     )
 
     env: Literal["development", "test", "production"] = "development"
+    """`development`, `test` or `production`; outside development the default or a short secret key is refused at start"""
     secret_key: str = DEFAULT_SECRET_KEY
+    """Signs access tokens and browser sessions (HS256); 32+ random characters required outside development"""
     database_url: str = Field(
         default="", validation_alias=AliasChoices("DATABASE_URL", "MLPLATFORM_DATABASE_URL")
     )
+    """SQLAlchemy URL; for PostgreSQL write `postgresql+psycopg://user:password@host:5432/db`"""
     redis_url: str = Field(
         default="", validation_alias=AliasChoices("REDIS_URL", "MLPLATFORM_REDIS_URL")
     )
+    """Redis for cache, login throttling, token denylist, RQ jobs and Reflex state, e.g. `redis://host:6379/0`"""
     var_dir: Path = DEFAULT_VAR_DIR
+    """Local state: the SQLite file, the embedded Redis socket and log, metrics files"""
 
     host: str = "127.0.0.1"
+    """Address the web app binds to (`0.0.0.0` in the Docker image)"""
     port: int = Field(default=8000, ge=1, le=65535)
+    """Port of the web app: UI, websocket and REST on one port"""
     web_workers: int = Field(default=2, ge=1, le=32)
+    """Web worker processes (passed to granian as `GRANIAN_WORKERS`)"""
     public_url: str = ""
+    """Address users reach the platform at: shown in the dashboard's examples, and the sitemap's base"""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """`DEBUG`, `INFO`, `WARNING` or `ERROR` for the JSON logs (one access-log line per request at `INFO`)"""
 
     access_token_minutes: int = Field(default=30, ge=1)
+    """Lifetime of access tokens from `/api/v1/auth/login` and `/refresh`"""
     refresh_token_days: int = Field(default=7, ge=1)
+    """Lifetime of refresh tokens; each one works once (rotation)"""
     session_days: int = Field(default=7, ge=1)
+    """Lifetime of the dashboard's httpOnly session cookie"""
     cookie_secure: bool = False
+    """Mark the session cookie `Secure` and send HSTS on pages; turn on when served over https"""
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    """bcrypt cost for password hashes (4-16)"""
     auth_cache_seconds: float = Field(default=0.5, ge=0, le=1)
+    """How long a process caches API-key and account lookups (0-1 s): the longest a revoked key or deactivated account still works"""
 
     login_max_failures_per_account: int = Field(default=5, ge=1)
+    """Failed sign-ins for one account within the window before answering 429 with `Retry-After`"""
     login_max_failures_per_ip: int = Field(default=20, ge=1)
+    """Failed sign-ins from one client address within the window before answering 429"""
     login_window_seconds: int = Field(default=900, ge=1)
+    """Window in which failed sign-ins are counted"""
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest request body accepted; larger ones get 413"""
     queue_name: str = "mlplatform"
+    """RQ queue the worker listens on and jobs are enqueued to"""
     worker_ttl_seconds: int = Field(default=60, ge=20)
+    """RQ worker heartbeat TTL (`rq worker --worker-ttl`); `/health/ready` reports no worker once it lapses"""
     prometheus_multiproc_dir: str = Field(
         default="", validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR")
     )
+    """Directory where every web worker writes its metrics, so `/metrics` adds them all up"""
 
     @field_validator("var_dir")
     @classmethod

@@ -5,18 +5,11 @@ import pytest
 from sqlmodel import select, update
 
 from mlplatform import cache, db
-from mlplatform.errors import AuthenticationFailed, Conflict, InvalidInput, RateLimited
+from mlplatform.errors import Conflict, InvalidInput, RateLimited
 from mlplatform.models import RefreshToken, Role, User, utcnow
 from mlplatform.services import auth, principals, tokens, users
 
-PASSWORD = "correct horse battery"
-IP = "203.0.113.7"
-
-
-def failure_code(call, *args) -> str:
-    with pytest.raises(AuthenticationFailed) as caught:
-        call(*args)
-    return caught.value.code
+from tests.services.helpers import IP, PASSWORD, auth_failure_code
 
 
 def refresh_rows(user_id) -> list[RefreshToken]:
@@ -91,14 +84,14 @@ def test_login_records_last_login(make_user):
 
 def test_wrong_password_and_unknown_account_fail_alike(make_user):
     user, _ = make_user()
-    assert failure_code(auth.login, user.email, "wrong password!", IP) == "invalid_credentials"
-    assert failure_code(auth.login, "nobody@example.com", PASSWORD, IP) == "invalid_credentials"
+    assert auth_failure_code(auth.login, user.email, "wrong password!", IP) == "invalid_credentials"
+    assert auth_failure_code(auth.login, "nobody@example.com", PASSWORD, IP) == "invalid_credentials"
 
 
 @pytest.mark.parametrize("email", ["nul\x00@example.com", "", "x" * 400])
 def test_odd_emails_at_login_are_just_wrong_credentials(make_user, email):
     make_user()
-    assert failure_code(auth.login, email, PASSWORD, IP) == "invalid_credentials"
+    assert auth_failure_code(auth.login, email, PASSWORD, IP) == "invalid_credentials"
 
 
 def test_refresh_rotates_the_token(make_user):
@@ -120,19 +113,19 @@ def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(make_user):
     other_session = auth.login(user.email, password, IP)
     newest = auth.refresh(stolen.refresh_token)
 
-    assert failure_code(auth.refresh, stolen.refresh_token) == "refresh_token_reused"
-    assert failure_code(auth.refresh, newest.refresh_token) == "invalid_refresh_token"
-    assert failure_code(auth.refresh, stolen.refresh_token) == "invalid_refresh_token"
+    assert auth_failure_code(auth.refresh, stolen.refresh_token) == "refresh_token_reused"
+    assert auth_failure_code(auth.refresh, newest.refresh_token) == "invalid_refresh_token"
+    assert auth_failure_code(auth.refresh, stolen.refresh_token) == "invalid_refresh_token"
     auth.refresh(other_session.refresh_token)  # another login's family is untouched
 
 
 def test_unknown_and_expired_refresh_tokens_are_refused(make_user):
     user, password = make_user()
     pair = auth.login(user.email, password, IP)
-    assert failure_code(auth.refresh, "not-a-refresh-token") == "invalid_refresh_token"
+    assert auth_failure_code(auth.refresh, "not-a-refresh-token") == "invalid_refresh_token"
     with db.session() as s:
         s.exec(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
-    assert failure_code(auth.refresh, pair.refresh_token) == "invalid_refresh_token"
+    assert auth_failure_code(auth.refresh, pair.refresh_token) == "invalid_refresh_token"
 
 
 # --- logout -------------------------------------------------------------------------------------
@@ -146,8 +139,8 @@ def test_logout_revokes_the_family_and_denylists_the_access_token(make_user, set
 
     auth.logout(principal)
 
-    assert failure_code(auth.refresh, rotated.refresh_token) == "invalid_refresh_token"
-    assert failure_code(principals.authenticate_token, rotated.access_token, tokens.ACCESS) == "token_revoked"
+    assert auth_failure_code(auth.refresh, rotated.refresh_token) == "invalid_refresh_token"
+    assert auth_failure_code(principals.authenticate_token, rotated.access_token, tokens.ACCESS) == "token_revoked"
     jti = tokens.verify(rotated.access_token, tokens.ACCESS).token_id
     ttl = cache.get_redis().ttl(cache.key("deny", jti))
     assert settings.access_token_minutes * 60 - 60 < ttl <= settings.access_token_minutes * 60
@@ -167,7 +160,7 @@ def test_logout_leaves_other_logins_alone(make_user):
 
 def fail_logins(email: str, times: int, ip: str = IP) -> None:
     for _ in range(times):
-        assert failure_code(auth.login, email, "wrong password!", ip) == "invalid_credentials"
+        assert auth_failure_code(auth.login, email, "wrong password!", ip) == "invalid_credentials"
 
 
 def test_five_failures_for_an_account_throttle_it_even_for_the_right_password(make_user, settings):
@@ -208,7 +201,7 @@ def test_deactivated_users_cannot_log_in(make_user, principal_of):
     admin, _ = make_user()
     user, password = make_user()
     users.set_active(principal_of(admin), user.id, False)
-    assert failure_code(auth.login, user.email, password, IP) == "account_deactivated"
+    assert auth_failure_code(auth.login, user.email, password, IP) == "account_deactivated"
 
 
 def test_purge_deletes_only_refresh_tokens_that_expired_long_ago(make_user):

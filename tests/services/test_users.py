@@ -2,17 +2,10 @@ import uuid
 
 import pytest
 
-from mlplatform.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
+from mlplatform.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mlplatform.services import auth, principals, tokens, users
 
-PASSWORD = "correct horse battery"
-IP = "203.0.113.7"
-
-
-def auth_failure(call, *args) -> str:
-    with pytest.raises(AuthenticationFailed) as caught:
-        call(*args)
-    return caught.value.code
+from tests.services.helpers import IP, PASSWORD, auth_failure_code
 
 
 @pytest.fixture
@@ -97,11 +90,11 @@ def test_deactivation_stops_tokens_refresh_tokens_and_keys(admin, member, new_ke
     changed = users.set_active(principal_of(admin), member.id, False)
 
     assert changed.is_active is False and users.get_user(member.id).is_active is False
-    refused = auth_failure(principals.authenticate_token, pair.access_token, tokens.ACCESS)
+    refused = auth_failure_code(principals.authenticate_token, pair.access_token, tokens.ACCESS)
     assert refused == "account_deactivated"
-    assert auth_failure(principals.authenticate_api_key, key.secret) == "account_deactivated"
-    assert auth_failure(auth.refresh, pair.refresh_token) == "invalid_refresh_token"
-    assert auth_failure(auth.login, member.email, PASSWORD, IP) == "account_deactivated"
+    assert auth_failure_code(principals.authenticate_api_key, key.secret) == "account_deactivated"
+    assert auth_failure_code(auth.refresh, pair.refresh_token) == "invalid_refresh_token"
+    assert auth_failure_code(auth.login, member.email, PASSWORD, IP) == "account_deactivated"
 
 
 def test_reactivation_restores_access_but_not_revoked_refresh_tokens(admin, member, new_key, principal_of):
@@ -113,5 +106,5 @@ def test_reactivation_restores_access_but_not_revoked_refresh_tokens(admin, memb
 
     assert principals.authenticate_api_key(key.secret).user_id == member.id
     assert principals.authenticate_token(pair.access_token, tokens.ACCESS).user_id == member.id
-    assert auth_failure(auth.refresh, pair.refresh_token) == "invalid_refresh_token"
+    assert auth_failure_code(auth.refresh, pair.refresh_token) == "invalid_refresh_token"
     auth.login(member.email, PASSWORD, IP)
