@@ -55,6 +55,6 @@ def create_api(settings: Settings) -> FastAPI:
         api.include_router(module.router)
     # last: unknown /api paths answer JSON 404 (or 405), not the UI
     api.add_api_route("/api/{rest:path}", unknown_api_route, methods=_API_METHODS, include_in_schema=False)
-    api.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes)
+    api.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     api.add_middleware(EdgeMiddleware, hsts=settings.cookie_secure)
     return api

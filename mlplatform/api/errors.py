@@ -26,7 +26,7 @@ STATUS: dict[type[errors.MLPlatformError], int] = {
     errors.RateLimited: 429,
     errors.ServiceUnavailable: 503,
 }
-_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
 
 class ErrorDetail(BaseModel):
@@ -42,6 +42,22 @@ class ErrorBody(BaseModel):
 def error_response(status: int, code: str, message: str, details: Any = None, headers=None) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while a body streams in; an HTTPException because FastAPI's body parsing re-raises
+    those (it turns any other error into a 400)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"Request body exceeds {limit} bytes")
+        self.limit = limit
+
+
+def body_too_large(limit: int) -> JSONResponse:
+    """The one 413 answer, whether the declared length or the streamed bytes went over."""
+    return error_response(
+        413, "payload_too_large", f"Request body exceeds {limit} bytes", {"limit_bytes": limit}
+    )
 
 
 def status_for(exc: errors.MLPlatformError) -> int:
@@ -91,6 +107,10 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     return error_response(422, "validation_error", "Request is invalid", problems)
 
 
+async def _body_too_large(_request: Request, exc: BodyTooLarge) -> JSONResponse:
+    return body_too_large(exc.limit)
+
+
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
@@ -104,5 +124,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(api: FastAPI) -> None:
     api.add_exception_handler(errors.MLPlatformError, _domain_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
+    api.add_exception_handler(BodyTooLarge, _body_too_large)
     api.add_exception_handler(StarletteHTTPException, _http_error)
     api.add_exception_handler(Exception, _unexpected)

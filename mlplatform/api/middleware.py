@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 import uuid
 
-from starlette.exceptions import HTTPException
-
 from mlplatform import logs
 from mlplatform.api import metrics
+from mlplatform.api.errors import BodyTooLarge, body_too_large
 
 access_log = logging.getLogger("mlplatform.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -82,31 +80,20 @@ class EdgeMiddleware:
             logs.request_id.reset(token)
 
 
-class BodyTooLarge(HTTPException):
-    """An HTTPException so FastAPI's body parsing re-raises it (it turns other errors into 400)."""
-
-    def __init__(self, limit: int):
-        super().__init__(413, f"Request body exceeds {limit} bytes")
-
-
 class BodyLimitMiddleware:
     """413 for bodies over the limit, by declared length or by counting a streamed body."""
 
-    def __init__(self, app, default_limit: int, limits: dict[str, int] | None = None):
+    def __init__(self, app, limit: int):
         self.app = app
-        self.default_limit = default_limit
-        self.limits = sorted((limits or {}).items(), key=lambda kv: -len(kv[0]))
-
-    def limit_for(self, path: str) -> int:
-        return next((n for prefix, n in self.limits if path.startswith(prefix)), self.default_limit)
+        self.limit = limit
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.limit_for(scope["path"])
+        limit = self.limit
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            return await _too_large(send, limit)
+            return await body_too_large(limit)(scope, receive, send)
         received = 0
         started = False
 
@@ -126,19 +113,9 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
+        except BodyTooLarge:  # raised outside FastAPI's handlers (the Reflex mount)
             if not started:
-                await _too_large(send, limit)
-
-
-async def _too_large(send, limit: int) -> None:
-    body = json.dumps(
-        {"error": {"code": "payload_too_large", "message": f"Request body exceeds {limit} bytes",
-                   "details": {"limit_bytes": limit}}}
-    ).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+                await body_too_large(limit)(scope, receive, send)
 
 
 def _request_id(scope) -> str:

@@ -87,6 +87,7 @@ def test_a_body_declared_over_the_limit_answers_413(client, settings, expect_err
                     headers={"Content-Type": "application/json"})
     error = expect_error(r, 413, "payload_too_large")
     assert str(settings.max_body_bytes) in error["message"]
+    assert error["details"] == {"limit_bytes": settings.max_body_bytes}
 
 
 def test_a_streamed_body_over_the_limit_answers_413(client, settings, expect_error):
@@ -98,7 +99,8 @@ def test_a_streamed_body_over_the_limit_answers_413(client, settings, expect_err
 
     r = client.post(REGISTER, content=body(), headers={"Content-Type": "application/json"})
     assert "content-length" not in r.request.headers and r.request.headers["transfer-encoding"] == "chunked"
-    expect_error(r, 413, "payload_too_large")
+    error = expect_error(r, 413, "payload_too_large")
+    assert error["details"] == {"limit_bytes": settings.max_body_bytes}
 
 
 def test_a_streamed_body_under_the_limit_is_read_normally(client):
