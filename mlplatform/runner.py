@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -34,6 +35,8 @@ class Supervisor:
             argv, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
             start_new_session=True,
         )
+        if out:
+            out.close()  # the child holds its own descriptor
         self.children.append((name, proc))
         print(f"[mlplatform] started {name} (pid {proc.pid})", flush=True)
 
@@ -84,19 +87,25 @@ def migrate() -> None:
     command.upgrade(Config(str(PROJECT_ROOT / "alembic.ini")), "head")
 
 
-def wait_until_up(url: str, supervisor: Supervisor) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if dead := supervisor.dead_child():
-            raise SystemExit(f"[mlplatform] {dead} exited during start-up")
+def poll_http(url: str, still_running: Callable[[], bool], timeout: float) -> bool:
+    """True once `url` answers 200; False if the process behind it stops or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and still_running():
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+            with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
-                    return
+                    return True
         except OSError:
             pass
         time.sleep(0.5)
-    raise SystemExit(f"[mlplatform] not up after {READY_TIMEOUT_SECONDS}s")
+    return False
+
+
+def wait_until_up(url: str, supervisor: Supervisor) -> None:
+    if not poll_http(url + "/health", lambda: supervisor.dead_child() is None, READY_TIMEOUT_SECONDS):
+        dead = supervisor.dead_child()
+        raise SystemExit(f"[mlplatform] {dead} exited during start-up" if dead
+                         else f"[mlplatform] not up after {READY_TIMEOUT_SECONDS}s")
 
 
 def start_embedded_redis(settings: Settings, supervisor: Supervisor, env: dict[str, str]) -> None:

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -103,18 +102,11 @@ def free_port() -> int:
 
 
 def wait_for_ready(base_url: str, proc: subprocess.Popen, log: Path, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(base_url + "/health/ready", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"server not ready after {timeout}s:\n{log.read_text()[-4000:]}")
+    from mlplatform.runner import poll_http
+
+    if not poll_http(base_url + "/health/ready", lambda: proc.poll() is None, timeout):
+        state = f"exited with {proc.returncode}" if proc.poll() is not None else f"not ready after {timeout}s"
+        raise RuntimeError(f"server {state}:\n{log.read_text()[-4000:]}")
 
 
 def start_platform(var_dir: Path, port: int, extra_env: dict[str, str]) -> tuple[subprocess.Popen, Path]:

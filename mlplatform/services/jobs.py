@@ -11,9 +11,5 @@ from mlplatform.config import get_settings
 PURGE_EXPIRED_REFRESH_TOKENS = "mlplatform.worker.tasks.purge_expired_refresh_tokens"
 
 
-def queue() -> Queue:
-    return Queue(get_settings().queue_name, connection=get_redis())
-
-
 def enqueue(task: str, *ids: str, **options) -> Job:
-    return queue().enqueue(task, *ids, **options)
+    return Queue(get_settings().queue_name, connection=get_redis()).enqueue(task, *ids, **options)
