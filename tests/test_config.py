@@ -46,21 +46,14 @@ def test_development_accepts_the_default_secret(bare_env, monkeypatch):
     assert (settings.env, settings.secret_key) == ("development", DEFAULT_SECRET_KEY)
 
 
-def test_unprefixed_database_and_redis_urls(bare_env, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://app@db:5432/mlp")
-    monkeypatch.setenv("REDIS_URL", "redis://cache:6379/3")
+@pytest.mark.parametrize("prefix", ["", "MLPLATFORM_"])
+def test_database_and_redis_urls_with_or_without_prefix(bare_env, monkeypatch, prefix):
+    monkeypatch.setenv(f"{prefix}DATABASE_URL", "postgresql+psycopg://app@db:5432/mlp")
+    monkeypatch.setenv(f"{prefix}REDIS_URL", "redis://cache:6379/3")
     settings = bare_env()
     assert settings.database_url == "postgresql+psycopg://app@db:5432/mlp"
     assert settings.redis_url == "redis://cache:6379/3"
     assert not settings.uses_embedded_redis
-
-
-def test_prefixed_url_aliases(bare_env, monkeypatch):
-    monkeypatch.setenv("MLPLATFORM_DATABASE_URL", "postgresql+psycopg://app@db/other")
-    monkeypatch.setenv("MLPLATFORM_REDIS_URL", "redis://cache:6379/4")
-    settings = bare_env()
-    assert settings.database_url == "postgresql+psycopg://app@db/other"
-    assert settings.redis_url == "redis://cache:6379/4"
 
 
 def test_defaults_live_under_var_dir(bare_env, tmp_path):
