@@ -83,6 +83,23 @@ class Settings(BaseSettings):
     )
     """Directory where every web worker writes its metrics, so `/metrics` adds them all up"""
 
+    max_model_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    """Largest model file accepted for upload (bytes); larger uploads get 413"""
+    max_model_decompressed_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    """Largest decompressed pickle stream a model host reads (compressed joblib files expand up to this; more is refused as `resource_limit`)"""
+    host_processes: int = Field(default=2, ge=1, le=64)
+    """Long-lived model host processes; each model is loaded in one of them, shared by every web worker"""
+    host_memory_mb: int = Field(default=1024, ge=64)
+    """Memory budget of one model host for loaded models; least recently used models are unloaded past it"""
+    host_address_space_mb: int = Field(default=4096, ge=256)
+    """Hard address-space limit (RLIMIT_AS) of one model host process, libraries included"""
+    host_cpu_seconds: int = Field(default=30, ge=1)
+    """CPU seconds one load or predict call may use in a model host before the call fails (`resource_limit`)"""
+    host_load_timeout_seconds: float = Field(default=60, gt=0)
+    """Wall-clock limit for loading and checking a model in a model host"""
+    host_call_timeout_seconds: float = Field(default=10, gt=0)
+    """Wall-clock limit for one predict call in a model host"""
+
     @field_validator("var_dir")
     @classmethod
     def _absolute_var_dir(cls, value: Path) -> Path:
@@ -120,6 +137,14 @@ class Settings(BaseSettings):
     @property
     def metrics_dir(self) -> Path:
         return self.var_dir / "metrics"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.var_dir / "models"
+
+    @property
+    def host_socket(self) -> Path:
+        return self.var_dir / "hosts.sock"
 
 
 @lru_cache

@@ -56,3 +56,20 @@ class RateLimited(MLPlatformError):
 
 class ServiceUnavailable(MLPlatformError):
     code = "service_unavailable"
+
+
+class ModelRejected(MLPlatformError):
+    """An uploaded model file failed the upload gate. `code` says why: unsafe_model,
+    not_an_estimator, unsupported_format, version_mismatch, load_failed or resource_limit."""
+
+    code = "load_failed"
+
+
+class ModelUnavailable(MLPlatformError):
+    """A model host could not answer (crashed, timed out, being replaced); retrying later works."""
+
+    code = "model_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1, code: str | None = None, details=None):
+        super().__init__(message, code=code, details={"retry_after": retry_after, **(details or {})})
+        self.retry_after = retry_after

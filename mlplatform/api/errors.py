@@ -25,6 +25,8 @@ STATUS: dict[type[errors.MLPlatformError], int] = {
     errors.UnsupportedMediaType: 415,
     errors.RateLimited: 429,
     errors.ServiceUnavailable: 503,
+    errors.ModelRejected: 422,
+    errors.ModelUnavailable: 503,
 }
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
@@ -90,7 +92,7 @@ def _describe(status: int) -> str:
 async def _domain_error(_request: Request, exc: errors.MLPlatformError) -> JSONResponse:
     status = status_for(exc)
     headers = {}
-    if isinstance(exc, errors.RateLimited):
+    if isinstance(exc, (errors.RateLimited, errors.ModelUnavailable)):
         headers["Retry-After"] = str(exc.retry_after)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"

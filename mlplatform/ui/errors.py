@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from mlplatform.errors import AuthenticationFailed, MLPlatformError, RateLimited
+from mlplatform.errors import AuthenticationFailed, MLPlatformError, ModelUnavailable, RateLimited
 
 
 def login_url(next_path: str = "/") -> str:
@@ -15,7 +15,7 @@ def login_url(next_path: str = "/") -> str:
 
 
 def toast_for(exc: MLPlatformError):
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, (RateLimited, ModelUnavailable)):
         return rx.toast.warning(f"{exc.message} (retry in {exc.retry_after} s)")
     return rx.toast.error(exc.message)
 
