@@ -3,6 +3,8 @@
 #   web (default CMD)  python scripts/serve_prebuilt.py   UI + websocket + REST on port 8000
 #   worker             rq worker --url $REDIS_URL --worker-ttl 60 mlplatform
 #   migrations         alembic upgrade head
+#   hosts              python -m mlplatform.inference.manager   sandboxed model hosts (the only
+#                      processes that unpickle uploads; seccomp through the system libseccomp)
 # These are the commands `make run` (mlplatform/runner.py) starts, except that the web process
 # serves a frontend built here, at image build time, instead of rebuilding it on every start
 # (`reflex run --env prod` always recompiles and runs `vite build`: see scripts/serve_prebuilt.py).
@@ -55,6 +57,10 @@ ENV PYTHONUNBUFFERED=1 \
     MLPLATFORM_PORT=8000 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/mlplatform-metrics
 
+# libseccomp2: model hosts refuse to serve without their seccomp filter (loaded through ctypes).
+RUN apt-get update && apt-get install -y --no-install-recommends libseccomp2 \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 mlplatform \
     && useradd --system --uid 10001 --gid mlplatform --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin mlplatform
@@ -64,9 +70,10 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --from=build /app /app
 # Code and the built frontend stay root-owned (read-only for the app); only var/ (Settings.var_dir:
-# the SQLite default, later model files) and the metrics directory are writable.
-RUN mkdir -p /app/var "$PROMETHEUS_MULTIPROC_DIR" \
-    && chown mlplatform:mlplatform /app/var "$PROMETHEUS_MULTIPROC_DIR"
+# the SQLite default, the model store var/models) and the metrics directory are writable.
+RUN mkdir -p /app/var/models "$PROMETHEUS_MULTIPROC_DIR" \
+    && chmod 0700 /app/var/models \
+    && chown mlplatform:mlplatform /app/var /app/var/models "$PROMETHEUS_MULTIPROC_DIR"
 
 USER 10001:10001
 EXPOSE 8000

@@ -1,4 +1,5 @@
-"""`make run`: migrate, then supervise embedded Redis (unless REDIS_URL is set), a worker and the web app.
+"""`make run`: migrate, then supervise embedded Redis (unless REDIS_URL is set), the model host
+manager, a worker and the web app.
 
 Ctrl-C or SIGTERM stops every child; if any child dies, the rest are stopped too.
 """
@@ -23,6 +24,8 @@ from mlplatform.services import jobs
 
 READY_TIMEOUT_SECONDS = 600
 STOP_TIMEOUT_SECONDS = 20
+MODEL_HOSTS_TIMEOUT_SECONDS = 180
+MODEL_HOSTS_ARGV = [sys.executable, "-m", "mlplatform.inference.manager"]
 
 
 class Supervisor:
@@ -81,6 +84,28 @@ def child_env(settings: Settings) -> dict[str, str]:
     }
     env.pop("PYTEST_CURRENT_TEST", None)
     return env
+
+
+def model_hosts_env(env: dict[str, str]) -> dict[str, str]:
+    """The manager never talks to the database or Redis; its hosts get an even smaller env."""
+    return {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL", "REFLEX_REDIS_URL")}
+
+
+def start_model_hosts(settings: Settings, supervisor: Supervisor, env: dict[str, str]) -> None:
+    settings.host_socket.unlink(missing_ok=True)  # a stale one would look like a ready manager
+    supervisor.start("model hosts", MODEL_HOSTS_ARGV, model_hosts_env(env))
+    wait_for_model_hosts(settings, supervisor)
+
+
+def wait_for_model_hosts(settings: Settings, supervisor: Supervisor) -> None:
+    """The manager listens only once its pool hosts are up (locked down and ready)."""
+    deadline = time.monotonic() + MODEL_HOSTS_TIMEOUT_SECONDS
+    while not settings.host_socket.exists():
+        if supervisor.dead_child():
+            raise SystemExit("[mlplatform] the model host manager exited during start-up")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"[mlplatform] model hosts not up after {MODEL_HOSTS_TIMEOUT_SECONDS}s")
+        time.sleep(0.1)
 
 
 def migrate() -> None:
@@ -145,6 +170,7 @@ def main() -> int:
             start_embedded_redis(settings, supervisor, env)
         migrate()
         jobs.enqueue(jobs.PURGE_EXPIRED_REFRESH_TOKENS)  # housekeeping once per start
+        start_model_hosts(settings, supervisor, env)
         venv_bin = Path(sys.executable).parent
         supervisor.start(
             "worker",

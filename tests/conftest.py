@@ -79,8 +79,19 @@ def api():
     return create_api(get_settings())
 
 
+@pytest.fixture(scope="session")
+def model_hosts():
+    """A real model host manager for this worker on settings.host_socket (VAR_DIR/hosts.sock),
+    started once per session. Requested by `client`; other tests that need hosts request it."""
+    from tests.hosts_support import start_manager
+
+    manager = start_manager(VAR_DIR)
+    yield manager
+    manager.stop()
+
+
 @pytest.fixture
-def client(api):
+def client(api, model_hosts):
     from fastapi.testclient import TestClient
 
     with TestClient(api) as c:

@@ -130,3 +130,40 @@ def test_the_walker_catches_framework_imports_in_services(source):
 def test_the_walker_allows_what_services_may_use(source):
     modules = {"mlplatform.services.x": imported_modules(source, "mlplatform.services.x")}
     assert violations(modules, lambda _name: FORBIDDEN_IN_CORE) == []
+
+
+# --- model bytes: only the sandboxed host side unpickles -----------------------------------------
+
+PICKLERS = ("pickle", "_pickle", "joblib", "cloudpickle", "dill")
+# Modules that run inside a model host (after lock-down) and may use pickle/joblib. streams.py
+# opens joblib's compressed containers for the loader.
+IN_HOST_PICKLING = {f"mlplatform.inference.{m}" for m in
+                    ("unpickler", "loader", "checks", "signature", "allowlist", "host", "streams")}
+HOST_ONLY = tuple(f"mlplatform.inference.{m}" for m in ("host", "loader", "unpickler"))
+OUTSIDE_HOSTS = (*TRANSPORTS, "mlplatform.services", *(f"mlplatform.inference.{m}" for m in
+                 ("client", "manager", "hostproc", "protocol", "batch")))
+
+
+def test_only_in_host_modules_import_pickle_or_joblib():
+    modules = modules_under("mlplatform")
+    assert violations(modules, lambda name: () if name in IN_HOST_PICKLING else PICKLERS) == []
+
+
+def test_nothing_outside_the_hosts_imports_the_loader():
+    modules = modules_under(*OUTSIDE_HOSTS)
+    assert violations(modules, lambda _name: HOST_ONLY) == []
+
+
+def test_the_walker_sees_the_inference_package():
+    modules = modules_under("mlplatform.inference")
+    assert "mlplatform.inference.loader" in modules["mlplatform.inference.host"]
+    assert "mlplatform.inference.protocol" in modules["mlplatform.inference.client"]
+    assert "pickle" in modules["mlplatform.inference.unpickler"]  # the one module that must
+
+
+@pytest.mark.parametrize("source", ["import pickle", "from joblib import load", "import cloudpickle as cp",
+                                    "def f():\n    import _pickle", "from mlplatform.inference import loader"])
+def test_the_walker_catches_unpickling_outside_hosts(source):
+    modules = {"mlplatform.services.x": imported_modules(source, "mlplatform.services.x")}
+    found = violations(modules, lambda _name: PICKLERS) + violations(modules, lambda _name: HOST_ONLY)
+    assert found

@@ -82,7 +82,7 @@ def settings_from(env: dict[str, str], monkeypatch, **extra: str) -> Settings:
 
 
 def test_expected_services_exist(services):
-    assert set(services) == {"postgres", "redis", "migrate", "app", "worker"}
+    assert set(services) == {"postgres", "redis", "migrate", "app", "worker", "hosts"}
     assert services["postgres"]["image"] == "postgres:15"
     assert services["redis"]["image"] == "redis:7"
     assert any(v.endswith(":/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
@@ -172,6 +172,7 @@ def _runner_argv(services, monkeypatch, tmp_path) -> dict[str, list[str]]:
     monkeypatch.setattr(runner.signal, "signal", lambda *a: None)
     monkeypatch.setattr(runner.Supervisor, "start", lambda self, name, argv, env, log=None: started.update({name: argv}))
     monkeypatch.setattr(runner, "wait_until_up", stop_after_start)
+    monkeypatch.setattr(runner, "wait_for_model_hosts", lambda *a: None)
     assert runner.main() == 0
     return {name: [Path(argv[0]).name, *argv[1:]] for name, argv in started.items()}
 
@@ -183,6 +184,61 @@ def test_worker_command_is_the_one_make_run_starts(services, monkeypatch, tmp_pa
     assert argv[argv.index("--url") + 1] == service_env(worker, {"MLPLATFORM_SECRET_KEY": SECRET})["REDIS_URL"]
     assert argv[-1] == Settings.model_fields["queue_name"].default
     assert argv[argv.index("--worker-ttl") + 1] == str(Settings.model_fields["worker_ttl_seconds"].default)
+
+
+def test_hosts_command_is_the_one_make_run_starts(services, monkeypatch, tmp_path):
+    argv = _runner_argv(services, monkeypatch, tmp_path)["model hosts"]
+    assert services["hosts"]["command"] == ["python", *argv[1:]]
+    assert argv[1:] == ["-m", "mlplatform.inference.manager"]
+
+
+def test_hosts_get_no_secret_and_no_database_or_redis(services, monkeypatch):
+    hosts = services["hosts"]
+    env = service_env(hosts)  # needs no MLPLATFORM_SECRET_KEY: interpolation would fail otherwise
+    assert not {"DATABASE_URL", "REDIS_URL", "REFLEX_REDIS_URL", "MLPLATFORM_SECRET_KEY"} & set(env)
+    assert not any(k.startswith("POSTGRES") or "PASSWORD" in k for k in env)
+    assert all(k in settings_table.all_env_names() for k in env), sorted(env)
+    assert "<<" not in (hosts.get("environment") or {})
+    settings_from(env, monkeypatch)  # valid Settings without a secret
+
+
+def _in_container(path: Path) -> str:
+    """Where a path under the project lies in the image (the runtime stage's WORKDIR holds the code)."""
+    (workdir,) = _all(dockerfile_stages()["runtime"], "WORKDIR")
+    return str(Path(workdir) / path.relative_to(ROOT))
+
+
+def _mounts(service: dict) -> dict[str, tuple[str, str]]:
+    """container path -> (volume, mode)"""
+    found = {}
+    for spec in service.get("volumes") or []:
+        volume, target, *mode = str(spec).split(":")
+        found[target] = (volume, mode[0] if mode else "rw")
+    return found
+
+
+def test_hosts_share_the_socket_and_read_the_model_store_read_only(services, monkeypatch):
+    app_settings = settings_from(service_env(services["app"], {"MLPLATFORM_SECRET_KEY": SECRET}), monkeypatch)
+    hosts_settings = settings_from(service_env(services["hosts"]), monkeypatch)
+    assert hosts_settings.host_socket == app_settings.host_socket
+    assert hosts_settings.models_dir == app_settings.models_dir
+    app, hosts = _mounts(services["app"]), _mounts(services["hosts"])
+    socket_dir, models_dir = _in_container(app_settings.host_socket.parent), _in_container(app_settings.models_dir)
+    assert app[socket_dir][0] == hosts[socket_dir][0] and hosts[socket_dir][1] == "rw"
+    assert app[models_dir] == (hosts[models_dir][0], "rw")
+    assert hosts[models_dir][1] == "ro"
+    assert {app[socket_dir][0], app[models_dir][0]} <= set(yaml.safe_load((ROOT / "docker-compose.yml").read_text())["volumes"])
+    assert services["app"]["depends_on"]["hosts"]["condition"] == "service_healthy"
+    check = " ".join(services["hosts"]["healthcheck"]["test"])
+    assert "get_host_client" in check and ".status()" in check
+    assert "ports" not in services["hosts"]
+
+
+def test_the_hosts_container_has_no_network_no_capabilities_and_a_read_only_root(services):
+    hosts = services["hosts"]
+    assert hosts["network_mode"] == "none"
+    assert hosts["read_only"] is True and "/tmp" in hosts["tmpfs"]  # the hosts' private temp dirs
+    assert hosts["cap_drop"] == ["ALL"] and "no-new-privileges:true" in hosts["security_opt"]
 
 
 def _published_container_port(app: dict) -> int:

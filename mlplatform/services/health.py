@@ -11,6 +11,8 @@ from sqlalchemy import text
 from mlplatform import db
 from mlplatform.cache import get_redis
 from mlplatform.config import get_settings
+from mlplatform.errors import MLPlatformError
+from mlplatform.inference.client import get_host_client
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,7 @@ class Check:
 
 
 def readiness() -> list[Check]:
-    return [_database(), _redis(), _worker()]
+    return [_database(), _redis(), _worker(), _model_hosts()]
 
 
 def _database() -> Check:
@@ -56,3 +58,18 @@ def _worker() -> Check:
     if not workers:
         return Check("worker", False, "no worker is listening on queue " + queue)
     return Check("worker", True, f"{len(workers)} worker(s)")
+
+
+def _model_hosts() -> Check:
+    """Ready when the host manager answers and at least one pool host is up."""
+    try:
+        hosts = get_host_client(get_settings()).status()["hosts"]
+    except MLPlatformError as exc:
+        log.warning("readiness: model hosts failed: %s", exc.message)
+        return Check("model_hosts", False, exc.message)
+    ready = sum(1 for h in hosts if h.get("state") == "ready")
+    if not ready:
+        errors = sorted({h["error"] for h in hosts if h.get("error")})
+        return Check("model_hosts", False, f"no model host is ready (0/{len(hosts)})"
+                     + (f": {errors[0]}" if errors else ""))
+    return Check("model_hosts", True, f"{ready}/{len(hosts)} model host(s) ready")

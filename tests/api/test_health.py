@@ -6,5 +6,6 @@ def test_live_answers_ok(client):
 
 def test_ready_reports_each_dependency(client):
     body = client.get("/health/ready").json()
-    assert set(body["checks"]) == {"database", "redis", "worker"}
+    assert set(body["checks"]) == {"database", "redis", "worker", "model_hosts"}
     assert body["checks"]["database"]["ok"] and body["checks"]["redis"]["ok"]
+    assert body["checks"]["model_hosts"]["ok"]

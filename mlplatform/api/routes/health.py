@@ -19,7 +19,7 @@ def live() -> dict[str, str]:
 
 @router.get(
     "/health/ready",
-    summary="Database, Redis and a worker heartbeat, each reported",
+    summary="Database, Redis, a worker heartbeat and the model hosts, each reported",
     responses={503: {"description": "At least one dependency is not ready"}},
 )
 def ready() -> JSONResponse:
