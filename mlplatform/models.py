@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime, timezone
 from enum import Enum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, Column, DateTime, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Column, DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
 
@@ -149,3 +150,173 @@ class UserList(BaseModel):
     total: int
     page: int
     size: int
+
+
+# --- model registry -----------------------------------------------------------------------------
+
+MAX_DESCRIPTION = 2000
+MAX_TAGS = 20
+MAX_VERSION = 2**31 - 1  # version numbers are 32-bit integers in the database
+
+
+def _status_column(enum: type[Enum]) -> Column:
+    # VARCHAR, not a PostgreSQL ENUM type: adding a status later is then no ALTER TYPE
+    return Column(SAEnum(enum, native_enum=False, length=16, values_callable=_values), nullable=False)
+
+
+def _values(enum: type[Enum]) -> list[str]:
+    return [member.value for member in enum]
+
+
+class ModelStatus(str, Enum):
+    active = "active"
+    deleted = "deleted"
+
+
+class VersionStatus(str, Enum):
+    active = "active"  # serves
+    deprecated = "deprecated"  # still serves, but callers should move on
+    archived = "archived"  # never serves; no alias may point at it
+
+
+class MLModel(SQLModel, table=True):
+    """A registered model: a name (slug, unique per owner, kept after deletion) with versions."""
+
+    __tablename__ = "ml_models"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_ml_models_owner_id_name"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner_id: uuid.UUID = Field(foreign_key="users.id")  # indexed by the (owner_id, name) constraint
+    name: str = Field(max_length=64)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: ModelStatus = Field(default=ModelStatus.active, sa_column=_status_column(ModelStatus))
+    last_version: int = 0  # version numbers are handed out by incrementing this, under its row lock
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(False))
+
+
+class ModelVersion(SQLModel, table=True):
+    """One uploaded file that passed the upload gate. Immutable except status and description."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    model_id: uuid.UUID = Field(foreign_key="ml_models.id")  # indexed by the unique constraint
+    version: int
+    status: VersionStatus = Field(default=VersionStatus.active, sa_column=_status_column(VersionStatus))
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    sha256: str = Field(max_length=64, index=True)
+    size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    filename: str = Field(default="", max_length=255)  # the client's name for the file; metadata only
+    format: str = Field(default="", max_length=32)
+    signature: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    load_seconds: float = 0.0
+    memory_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created_by: uuid.UUID = Field(foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(False))
+
+
+class ModelAlias(SQLModel, table=True):
+    """A named pointer (e.g. `production`) at one version of a model; moved by updating the row."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("model_id", "alias", name="uq_model_aliases_model_id_alias"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    model_id: uuid.UUID = Field(foreign_key="ml_models.id")  # indexed by the unique constraint
+    alias: str = Field(max_length=64)
+    version_id: uuid.UUID = Field(foreign_key="model_versions.id", index=True)
+    # where the alias pointed before its last move: what a rollback returns to
+    previous_version_id: uuid.UUID | None = Field(default=None, foreign_key="model_versions.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(False))
+    updated_by: uuid.UUID = Field(foreign_key="users.id")
+
+
+class ModelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = PydanticField(max_length=64, examples=["churn-classifier"])
+    description: str = PydanticField(default="", max_length=MAX_DESCRIPTION)
+    tags: list[str] = PydanticField(default_factory=list, max_length=MAX_TAGS, examples=[["tabular", "churn"]])
+
+
+class ModelUpdate(BaseModel):
+    """Only the fields given change. `status: "active"` restores a deleted model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = PydanticField(default=None, max_length=MAX_DESCRIPTION)
+    tags: list[str] | None = PydanticField(default=None, max_length=MAX_TAGS)
+    status: ModelStatus | None = None
+
+
+class ModelPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    owner_email: str
+    description: str
+    tags: list[str]
+    status: ModelStatus
+    latest_version: int | None  # the highest version number, whatever its status
+    aliases: dict[str, int]  # alias -> version number
+    created_at: datetime
+    updated_at: datetime
+
+
+class ModelList(BaseModel):
+    items: list[ModelPublic]
+    total: int
+    page: int
+    per_page: int
+
+
+class VersionPublic(BaseModel):
+    id: uuid.UUID
+    model: str
+    version: int
+    status: VersionStatus
+    description: str
+    sha256: str
+    size_bytes: int
+    filename: str
+    format: str
+    signature: dict
+    load_seconds: float
+    memory_bytes: int
+    aliases: list[str]
+    created_by: uuid.UUID
+    created_at: datetime
+
+
+class VersionList(BaseModel):
+    items: list[VersionPublic]
+    total: int
+    page: int
+    per_page: int
+
+
+class VersionUpdate(BaseModel):
+    """Versions are immutable apart from these two fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: VersionStatus | None = None
+    description: str | None = PydanticField(default=None, max_length=MAX_DESCRIPTION)
+
+
+class AliasSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = PydanticField(ge=1, le=MAX_VERSION, examples=[3])
+
+
+class AliasPublic(BaseModel):
+    model: str
+    alias: str
+    version: int
+    version_id: uuid.UUID
+    previous_version: int | None  # where it pointed before its last move (a rollback goes there)
+    updated_at: datetime
+    updated_by: uuid.UUID

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 
 from mlplatform import logs
 from mlplatform.api import metrics
@@ -81,16 +82,26 @@ class EdgeMiddleware:
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over the limit, by declared length or by counting a streamed body."""
+    """413 for bodies over the limit, by declared length or by counting a streamed body.
+    `overrides` are (method, path regex, limit) for the few routes that take bigger bodies
+    (model uploads); the first full match wins."""
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app, limit: int, overrides: Sequence[tuple[str, str, int]] = ()):
         self.app = app
         self.limit = limit
+        self.overrides = [(method, re.compile(pattern), n) for method, pattern, n in overrides]
+
+    def limit_for(self, scope) -> int:
+        return next(
+            (n for method, pattern, n in self.overrides
+             if scope["method"] == method and pattern.fullmatch(scope["path"])),
+            self.limit,
+        )
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.limit
+        limit = self.limit_for(scope)
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return await body_too_large(limit)(scope, receive, send)

@@ -1,0 +1,93 @@
+"""Which version serves a call: an explicit version number > an alias > the `production` alias if
+set > the newest active version > the newest deprecated one. Deprecating every version warns
+callers but does not cut them off; archiving does (archived versions never serve). A deleted model
+serves nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from mlplatform import artifacts, db
+from mlplatform.config import get_settings
+from mlplatform.errors import Conflict, NotFound
+from mlplatform.models import MLModel, ModelAlias, ModelStatus, ModelVersion, VersionStatus
+from mlplatform.services import registry_common as common
+from mlplatform.services.principals import Principal
+
+PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class ResolvedVersion:
+    """What serving needs to know about the version that answers a call."""
+
+    model_id: uuid.UUID
+    model: str
+    owner_id: uuid.UUID
+    version_id: uuid.UUID
+    version: int
+    status: VersionStatus
+    sha256: str
+    path: Path
+    signature: dict
+    resolved_by: str  # "version" | "alias" | "production" | "latest"
+    alias: str | None = None
+
+
+def resolve_version(
+    principal: Principal, name: str, ref: int | str | None = None, *, owner: str | None = None
+) -> ResolvedVersion:
+    """The version that serves `name` for `ref` (a version number, an alias, or None). Checks
+    ownership only: the caller checks the scope its transport needs (e.g. `predict`)."""
+    with db.session() as s:
+        model = common.find_model(s, principal, name, owner)
+        if model.status == ModelStatus.deleted:
+            raise NotFound(f"Model '{name}' is deleted", code="model_deleted")
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            row = common.find_version(s, model, int(ref))
+            if row.status == VersionStatus.archived:
+                raise Conflict(f"Version {row.version} of '{name}' is archived and does not serve",
+                               code="version_archived")
+            return _resolved(model, row, "version")
+        if ref is not None:
+            alias = _alias_target(s, model, common.check_slug(ref, "alias"))
+            if alias is None:
+                raise NotFound(f"Model '{name}' has no alias '{ref}'", code="alias_not_found")
+            return _resolved(model, alias, "alias", ref)
+        production = _alias_target(s, model, PRODUCTION)
+        if production is not None:
+            return _resolved(model, production, "production", PRODUCTION)
+        return _resolved(model, _latest_servable(s, model, name), "latest")
+
+
+def _alias_target(s: Session, model: MLModel, alias: str) -> ModelVersion | None:
+    return s.exec(
+        select(ModelVersion)
+        .join(ModelAlias, col(ModelAlias.version_id) == ModelVersion.id)
+        .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
+    ).first()
+
+
+def _latest_servable(s: Session, model: MLModel, name: str) -> ModelVersion:
+    for status in (VersionStatus.active, VersionStatus.deprecated):
+        row = s.exec(
+            select(ModelVersion)
+            .where(ModelVersion.model_id == model.id, ModelVersion.status == status)
+            .order_by(col(ModelVersion.version).desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            return row
+    raise NotFound(f"Model '{name}' has no version that serves", code="no_servable_version")
+
+
+def _resolved(model: MLModel, row: ModelVersion, how: str, alias: str | None = None) -> ResolvedVersion:
+    return ResolvedVersion(
+        model.id, model.name, model.owner_id, row.id, row.version, row.status, row.sha256,
+        artifacts.path_for(row.sha256, get_settings()), row.signature, how, alias,
+    )
