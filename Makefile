@@ -8,7 +8,7 @@ export REFLEX_USE_NPM := 1
 export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 
-.PHONY: run test install migrate worker clean
+.PHONY: run test install migrate worker clean demo bench-upload
 
 run: $(STAMP)  ## Start the whole platform (embedded Redis + SQLite unless REDIS_URL/DATABASE_URL are set)
 	$(PY) -m mlplatform.runner
@@ -25,6 +25,12 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
+
+demo: $(STAMP)  ## Train five small models on scikit-learn's data sets and upload them to a running platform
+	$(PY) scripts/demo.py
+
+bench-upload: $(STAMP)  ## Measure upload-to-ready time (1 MB and 50 MB models) and model-host memory; updates bench/RESULTS.md
+	$(PY) bench/upload_bench.py --write
 
 migrate: $(STAMP)  ## Apply database migrations
 	$(VENV)/bin/alembic upgrade head

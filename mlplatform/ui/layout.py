@@ -26,6 +26,7 @@ def sidebar() -> rx.Component:
         rx.hstack(rx.icon("boxes", size=22), rx.heading("mlplatform", size="4"), align="center"),
         rx.vstack(
             _nav_link("Get started", "/", "rocket"),
+            _nav_link("Models", "/models/", "brain-circuit"),
             _nav_link("API keys", "/account/", "key-round"),
             rx.cond(SessionState.is_admin, _nav_link("Users", "/admin/users/", "users")),
             _nav_link("API reference", "/api/v1/docs", "book-open"),
