@@ -25,6 +25,7 @@ from mlplatform.services.principals import Principal
 from mlplatform.services.registry_aliases import delete_alias, list_aliases, rollback_alias, set_alias
 from mlplatform.services.registry_common import (
     NAME_RULES,
+    check_new_model_name,
     check_slug,
     clamp_page,
     clean_description,
@@ -48,7 +49,7 @@ def create_model(
     principal: Principal, name: str, description: str = "", tags: Iterable[str] = (), *, owner: str | None = None
 ) -> ModelPublic:
     principal.require_scope(Scope.models_write.value)
-    check_slug(name, "name")
+    check_new_model_name(name)
     description, tags = clean_description(description), clean_tags(tags)
     try:
         with db.session() as s:

@@ -45,6 +45,18 @@ def check_slug(value: object, field: str) -> str:
     return value
 
 
+# Names the dashboard uses as pages under /models/ (a model called "upload" could not be opened).
+RESERVED_MODEL_NAMES = frozenset({"upload"})
+
+
+def check_new_model_name(name: object) -> str:
+    check_slug(name, "name")
+    if name in RESERVED_MODEL_NAMES:
+        raise InvalidInput(f"The name {name!r} is reserved; choose another", code="invalid_name",
+                           details={"field": "name"})
+    return name
+
+
 def clean_description(value: str) -> str:
     value = value.strip()
     if len(value) > MAX_DESCRIPTION or "\x00" in value:

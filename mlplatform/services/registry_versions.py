@@ -67,10 +67,12 @@ def upload_version(
         existing = _model_of(s, owner_id, name)
         if existing is not None:
             common.require_live(existing)
+        else:
+            common.check_new_model_name(name)
     with artifacts.stored(source, settings) as artifact:
         try:
             report = _inspect(artifact.path, settings)
-            model_id = _ensure_model(owner_id, name)
+            model_id = _ensure_model(owner_id, name, description)
             version = _record(principal, model_id, artifact, report, filename, description)
         except BaseException as exc:
             _discard(artifact, principal, name, exc)
@@ -155,12 +157,13 @@ def _discard(artifact: artifacts.StoredArtifact, principal: Principal, name: str
         log.exception("could not remove the refused upload %s", artifact.sha256)
 
 
-def _ensure_model(owner_id: uuid.UUID, name: str) -> uuid.UUID:
-    """The model's id, creating it on first upload (a concurrent first upload may win the race)."""
+def _ensure_model(owner_id: uuid.UUID, name: str, description: str) -> uuid.UUID:
+    """The model's id, creating it on first upload (a concurrent first upload may win the race);
+    a model created by its first upload takes that upload's description."""
     with db.session() as s:
         existing = _model_of(s, owner_id, name)
         if existing is None:
-            existing = MLModel(owner_id=owner_id, name=name)
+            existing = MLModel(owner_id=owner_id, name=name, description=description)
             s.add(existing)
             try:
                 s.flush()

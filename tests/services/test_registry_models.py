@@ -46,6 +46,12 @@ def test_names_must_be_slugs(me, name):
     assert caught.value.code == "invalid_name" and "lowercase letters, digits" in caught.value.message
 
 
+def test_names_the_dashboard_uses_as_pages_are_reserved(me):
+    with pytest.raises(InvalidInput) as caught:
+        registry.create_model(me, "upload")
+    assert caught.value.code == "invalid_name" and "reserved" in caught.value.message
+
+
 @pytest.mark.parametrize("name", ["a", "9", "churn-v2_final", "a" * 64])
 def test_valid_names(me, name):
     assert registry.create_model(me, name).name == name

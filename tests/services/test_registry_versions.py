@@ -51,8 +51,14 @@ def test_the_first_upload_creates_the_model_and_version_1_with_its_signature(me,
     assert gate.inspected == [artifacts.path_for(version.sha256, settings)]
     assert stored_files(settings.models_dir) == gate.inspected
     model = registry.get_model(me, "iris")
-    assert (model.latest_version, model.description) == (1, "")
+    assert (model.latest_version, model.description) == (1, "first try")
     assert registry.get_version(me, "iris", 1) == version
+
+
+def test_a_model_created_by_its_first_upload_takes_that_description(me, gate):
+    upload(me, "iris", model_bytes("logreg"), description="first try")
+    upload(me, "iris", model_bytes("logreg"), description="second try")
+    assert registry.get_model(me, "iris").description == "first try"
 
 
 def test_the_clients_filename_is_only_a_label(me, gate, settings):

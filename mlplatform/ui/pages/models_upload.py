@@ -149,9 +149,6 @@ def _store(principal, target: tuple[str, str | None, str], filename: str, pipe: 
         version = registry.upload_version(principal, name, pipe, filename, description, owner=owner)
     finally:
         pipe.close()  # releases the feeder if the service stopped reading early
-    if version.version == 1 and description:  # a model's first upload: describe the model too
-        if not registry.get_model(principal, name, owner=owner).description:
-            registry.update_model(principal, name, description=description, owner=owner)
     return version
 
 
