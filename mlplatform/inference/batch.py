@@ -3,7 +3,7 @@ boundary (protocol.py encodes it), so it holds only numeric/bool arrays and str/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,11 +32,14 @@ def _column(values) -> np.ndarray:
 class Batch:
     columns: list[str]
     values: list[np.ndarray]
+    # name -> position: wide batches (100k+ columns) are looked up by name once per column
+    _index: dict[str, int] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self):
         self.columns = [str(c) for c in self.columns]
         self.values = [_column(v) for v in self.values]
-        if len(self.columns) != len(self.values) or len(set(self.columns)) != len(self.columns):
+        self._index = {c: i for i, c in enumerate(self.columns)}
+        if len(self.columns) != len(self.values) or len(self._index) != len(self.columns):
             raise ValueError("a batch needs one array per distinct column name")
         if len({len(v) for v in self.values}) > 1:
             raise ValueError("batch columns must have equal lengths")
@@ -55,14 +58,18 @@ class Batch:
             return cls([TEXT_COLUMN], [array.astype(object)])
         if array.ndim != 2:
             raise ValueError("expected a 2-D array, a DataFrame or a list of texts")
-        return cls([f"f{i}" for i in range(array.shape[1])], [array[:, i].copy() for i in range(array.shape[1])])
+        columns = np.array(array, order="F").T  # one copy; its rows are the input's columns, contiguous
+        return cls([f"f{i}" for i in range(array.shape[1])], list(columns))
 
     @property
     def n_rows(self) -> int:
         return len(self.values[0]) if self.values else 0
 
+    def has(self, name: str) -> bool:
+        return name in self._index
+
     def column(self, name: str) -> np.ndarray:
-        return self.values[self.columns.index(name)]
+        return self.values[self._index[name]]
 
 
 def _frame_column(series) -> np.ndarray:

@@ -2,7 +2,14 @@
 
 Runs inside the model host on a model that passed the checks. It reads fitted attributes of
 allowlisted estimators only: no repr(), no get_params(), no str() of arbitrary objects; any value
-that is not plain data is left out."""
+that is not plain data is left out.
+
+Wide inputs (more than LISTED_FEATURES columns) keep the signature small: an array input lists its
+first LISTED_FEATURES features plus every later one that is not a plain float64 column (the others
+are implied: "f<position>", float64, no categories), and "example" covers the first
+LISTED_FEATURES features only (probe_batch derives the rest). A DataFrame input always lists every
+column: its names are its interface. Every step is linear in the number of columns: 200,000 of
+them describe, probe and predict in well under a second."""
 
 from __future__ import annotations
 
@@ -56,30 +63,41 @@ def _is_text(model) -> bool:
     return isinstance(first_step(model), _VectorizerMixin)
 
 
+# Columns listed one by one (and given an example value) before a wide input is abbreviated.
+LISTED_FEATURES = 1000
+PLAIN_FEATURE = {"dtype": "float64", "categories": None}
+
+
 def describe(model) -> dict:
     text = _is_text(model)
     names = getattr(model, "feature_names_in_", None)
-    columns = column_info(model)
-    if text:
-        features = [{"name": TEXT_COLUMN, "dtype": "string", "categories": None}]
-    else:
-        count = int(getattr(model, "n_features_in_", 0) or 0)
-        labels = [plain(n) for n in names] if names is not None else [f"f{i}" for i in range(count)]
-        features = [{"name": str(n), **columns.get(n if names is not None else i, {"dtype": "float64", "categories": None})}
-                    for i, n in enumerate(labels)]
+    kind = "text" if text else "dataframe" if names is not None else "array"
+    count = 1 if text else len(names) if names is not None else int(getattr(model, "n_features_in_", 0) or 0)
+    features = _features(model, kind, names, count)
+    task = _task(model)
     return {
         "estimator": dotted(model),
         "steps": [{"name": str(name), "estimator": dotted(step) if not isinstance(step, str) else step}
                   for name, step in flat_steps(model)],
-        "task": _task(model),
-        "input_kind": "text" if text else "dataframe" if names is not None else "array",
-        "n_features": len(features),
+        "task": task,
+        "input_kind": kind,
+        "n_features": count,
         "features": features,
-        "classes": plain_list(getattr(model, "classes_", None)) if _task(model) == "classifier" else None,
+        "classes": plain_list(getattr(model, "classes_", None)) if task == "classifier" else None,
         "methods": {m: callable(getattr(model, m, None)) for m in METHODS},
-        "example": _examples(features, model, text),
+        "example": _examples(features, model, text, count),
         "versions": installed_versions(),
     }
+
+
+def _features(model, kind: str, names, count: int) -> list[dict]:
+    if kind == "text":
+        return [{"name": TEXT_COLUMN, "dtype": "string", "categories": None}]
+    columns = column_info(model)
+    if kind == "dataframe":
+        return [{"name": str(n), **columns.get(n, PLAIN_FEATURE)} for n in (plain(n) for n in names)]
+    listed = sorted({*range(min(count, LISTED_FEATURES)), *(i for i in columns if type(i) is int and i < count)})
+    return [{"name": f"f{i}", **columns.get(i, PLAIN_FEATURE)} for i in listed]
 
 
 # Fitted attributes that hold a typical input row (means, medians, centres, a training row).
@@ -87,24 +105,26 @@ TYPICAL_ROWS = ("mean_", "statistics_", "center_", "data_min_", "_fit_X", "clust
                 "means_", "theta_", "subcluster_centers_", "X_fit_", "X_train_")
 
 
-def _typical_row(model, width: int) -> list | None:
-    from mlplatform.inference.signature_columns import first_step
-
+def _typical_row(model, width: int, take: int) -> list | None:
+    """The first `take` values of a typical input row of `width` columns, if the model holds one."""
     for holder in (first_step(model), model):
         attributes = getattr(holder, "__dict__", {})
         for name in TYPICAL_ROWS:
             value = attributes.get(name)
             if type(value) is np.ndarray and value.dtype.kind in "biuf" and value.ndim in (1, 2) \
-                    and value.shape[-1] == width and value.size and np.all(np.isfinite(value)):
-                return [plain(v) for v in (value if value.ndim == 1 else value[0]).tolist()]
+                    and value.shape[-1] == width and value.size:
+                row = (value if value.ndim == 1 else value[0])[:take]
+                if np.all(np.isfinite(row)):
+                    return [plain(v) for v in row.tolist()]
     return None
 
 
-def _examples(features: list[dict], model, text: bool) -> dict:
+def _examples(features: list[dict], model, text: bool, count: int) -> dict:
     if text:
         return {TEXT_COLUMN: _example_text(model)}
-    typical = _typical_row(model, len(features)) or [0.0] * len(features)
-    return {f["name"]: _example(f, typical[i]) for i, f in enumerate(features)}
+    shown = features[:LISTED_FEATURES]  # positions 0.. in both the full and the abbreviated list
+    typical = _typical_row(model, count, len(shown)) or [0.0] * len(shown)
+    return {f["name"]: _example(f, typical[i]) for i, f in enumerate(shown)}
 
 
 def _example(feature: dict, typical):
@@ -127,33 +147,61 @@ def _example_text(model) -> str:
 DTYPES = {"float64": np.float64, "int64": np.int64, "bool": np.bool_}
 
 
+def input_names(signature: dict) -> list[str]:
+    """Every input column in order, the ones an abbreviated array signature implies included."""
+    features, count = signature["features"], signature["n_features"]
+    if signature["input_kind"] == "array" and len(features) < count:
+        return [f"f{i}" for i in range(count)]
+    return [f["name"] for f in features]
+
+
 def probe_batch(signature: dict) -> Batch:
-    """One row built from signature['example'], typed as the signature's features say."""
-    columns, values = [], []
-    for feature in signature["features"]:
-        value = signature["example"][feature["name"]]
-        dtype = DTYPES.get(feature["dtype"], object)
-        columns.append(feature["name"])
-        values.append(np.array([value], dtype=dtype))
-    return Batch(columns, values)
+    """One row built from signature['example'] (derived where it has no value), typed as the
+    signature's features say; implied features are plain float64 columns."""
+    names, example = input_names(signature), signature["example"]
+    listed = {f["name"]: f for f in signature["features"]}
+    values = [example[n] if n in example else _example(listed.get(n, PLAIN_FEATURE), 0.0) for n in names]
+    if all(f["dtype"] == "float64" for f in listed.values()):  # the usual wide case: one array, a view per column
+        return Batch(names, list(np.array(values, dtype=np.float64).reshape(-1, 1)))
+    dtypes = [DTYPES.get(listed.get(n, PLAIN_FEATURE)["dtype"], object) for n in names]
+    return Batch(names, [np.array([v], dtype=d) for v, d in zip(values, dtypes)])
 
 
 def model_input(signature: dict, batch: Batch):
-    """The input the model was fitted on: a DataFrame, a 2-D array or a list of texts."""
-    names = [f["name"] for f in signature["features"]]
-    missing = [n for n in names if n not in batch.columns]
-    if missing:
-        raise ValueError(f"missing input columns: {', '.join(missing[:5])}")
+    """The input the model was fitted on: a DataFrame, a 2-D array or a list of texts. Numeric
+    input is laid out as numpy/pandas hold a row-major input, so results match bit for bit."""
+    names = input_names(signature)
+    arrays = _in_order(batch, names)
     if signature["input_kind"] == "text":
-        return [v if isinstance(v, str) else "" for v in batch.column(TEXT_COLUMN)]
+        return [v if isinstance(v, str) else "" for v in arrays[0]]
     if signature["input_kind"] == "dataframe":
         import pandas as pd
 
-        return pd.DataFrame({n: batch.column(n) for n in names}, columns=names)
-    arrays = [batch.column(n) for n in names]
+        if len({a.dtype for a in arrays}) == 1 and arrays[0].dtype.kind in "biuf":
+            # a frame over one C-ordered block, as scikit-learn's as_frame loaders and
+            # pd.DataFrame(array, copy=False) hold it (a dict of columns is held column-major,
+            # and BLAS sums in another order: last-bit differences)
+            return pd.DataFrame(_block(arrays, batch.n_rows), columns=names, copy=False)
+        return pd.DataFrame(dict(zip(names, arrays)), columns=names)
+    return _block(arrays, batch.n_rows)
+
+
+def _in_order(batch: Batch, names: list[str]) -> list[np.ndarray]:
+    if batch.columns == names:
+        return batch.values
+    missing = [n for n in names if not batch.has(n)]
+    if missing:
+        raise ValueError(f"missing input columns: {', '.join(missing[:5])}")
+    return [batch.column(n) for n in names]
+
+
+def _block(arrays: list[np.ndarray], n_rows: int) -> np.ndarray:
+    """(rows, columns) in C order; one concatenate, not one call per column."""
+    if not arrays:
+        return np.empty((n_rows, 0))
     if any(a.dtype == object for a in arrays):
-        return np.column_stack([a.astype(object) for a in arrays])
-    return np.column_stack(arrays) if arrays else np.empty((batch.n_rows, 0))
+        arrays = [a.astype(object) for a in arrays]
+    return np.concatenate(arrays).reshape(len(arrays), n_rows).T.copy(order="C")
 
 
 def predict(model, signature: dict, batch: Batch, *, proba: bool = False) -> dict[str, np.ndarray]:
