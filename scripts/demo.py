@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 import joblib
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
@@ -54,7 +55,8 @@ def _diabetes():
 
 def _breast_cancer():
     data = load_breast_cancer(as_frame=True)
-    return make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)).fit(data.data, data.target)
+    svc = CalibratedClassifierCV(SVC(random_state=0), ensemble=False)  # probabilities for an SVC
+    return make_pipeline(StandardScaler(), svc).fit(data.data, data.target)
 
 
 def _diabetes_columns():
@@ -70,7 +72,7 @@ MODELS = [
     DemoModel("iris", "Iris species from flower measurements (scaler + logistic regression)", _iris),
     DemoModel("wine", "Wine cultivar from chemical analysis (random forest)", _wine),
     DemoModel("diabetes", "Diabetes progression after one year (ridge regression)", _diabetes),
-    DemoModel("breast-cancer", "Malignant (0) or benign (1) tumour (scaler + SVC with probabilities)", _breast_cancer),
+    DemoModel("breast-cancer", "Malignant (0) or benign (1) tumour (scaler + calibrated SVC)", _breast_cancer),
     DemoModel("diabetes-columns", "Diabetes progression from named columns (ColumnTransformer + gradient boosting)", _diabetes_columns),
 ]
 

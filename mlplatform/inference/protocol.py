@@ -26,9 +26,11 @@ import numpy as np
 
 from mlplatform.inference.batch import Batch
 
-MAX_HEADER_BYTES = 1024 * 1024
+# Headers carry signatures (a wide DataFrame model lists every column: ~64 bytes each) and one
+# descriptor per batch column, so they are sized for ~100k columns.
+MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_FRAME_BYTES = 512 * 1024 * 1024
-MAX_BUFFERS = 4096
+MAX_BUFFERS = 131_072
 MAX_DIMS = 8
 MAX_FDS = 4
 NUMERIC_DTYPES = frozenset(np.dtype(c).str for c in "?bBhHiIlLqQefd")  # bool, ints, floats; little-endian here

@@ -91,7 +91,9 @@ def signature_fields(signature: dict) -> dict:
                           "categories": ", ".join(map(str, f["categories"])) if f.get("categories") else "—"}
                          for f in features[:MAX_SHOWN]],
         "sig_classes": classes[:MAX_SHOWN],
-        "sig_more": max(0, len(features) - MAX_SHOWN) + max(0, len(classes) - MAX_SHOWN),
+        # Wide array models list only their first features in the signature: count from n_features.
+        "sig_more": max(0, max(int(signature.get("n_features") or 0), len(features)) - MAX_SHOWN)
+        + max(0, len(classes) - MAX_SHOWN),
         "sig_methods": [{"name": k, "available": "yes" if v else "no"}
                         for k, v in (signature.get("methods") or {}).items()],
         "sig_example": json.dumps(signature.get("example") or {}, indent=2, default=str),
