@@ -78,7 +78,7 @@ RUN mkdir -p /app/var/models "$PROMETHEUS_MULTIPROC_DIR" \
 USER 10001:10001
 EXPOSE 8000
 
-# Liveness only; docker-compose.yml probes /health/ready (database, Redis, worker) for the web app.
+# Liveness only; docker-compose.yml probes /health/ready (database, Redis, worker, model hosts) for the web app.
 # The worker and migration containers override this check.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; from mlplatform.config import get_settings; urllib.request.urlopen(f'http://127.0.0.1:{get_settings().port}/health', timeout=4)"]

@@ -86,9 +86,16 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+# MLPLATFORM_ENV goes too: outside development Settings demand the secret, which the manager
+# has no use for (as in docker-compose.yml's `hosts` service).
+MODEL_HOSTS_WITHHELD = ("DATABASE_URL", "REDIS_URL", "REFLEX_REDIS_URL", "MLPLATFORM_SECRET_KEY",
+                        "MLPLATFORM_DATABASE_URL", "MLPLATFORM_REDIS_URL", "MLPLATFORM_ENV")
+
+
 def model_hosts_env(env: dict[str, str]) -> dict[str, str]:
-    """The manager never talks to the database or Redis; its hosts get an even smaller env."""
-    return {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL", "REFLEX_REDIS_URL")}
+    """The manager never talks to the database or Redis and signs nothing; its hosts get an
+    even smaller env."""
+    return {k: v for k, v in env.items() if k not in MODEL_HOSTS_WITHHELD}
 
 
 def start_model_hosts(settings: Settings, supervisor: Supervisor, env: dict[str, str]) -> None:

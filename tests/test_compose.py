@@ -376,3 +376,22 @@ def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image():
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     assert {".env", ".venv", ".web", "var", ".git"} <= ignored
+
+
+def test_make_run_gives_the_model_hosts_no_secret_database_or_redis():
+    from mlplatform import runner
+
+    env = runner.model_hosts_env({"PATH": "/bin", "MLPLATFORM_SECRET_KEY": "s" * 40, "DATABASE_URL": "sqlite://",
+                                  "REDIS_URL": "redis://x", "REFLEX_REDIS_URL": "redis://x",
+                                  "MLPLATFORM_ENV": "production", "MLPLATFORM_HOST_PROCESSES": "3"})
+    assert env == {"PATH": "/bin", "MLPLATFORM_HOST_PROCESSES": "3"}
+
+
+def test_app_and_hosts_read_the_same_model_host_limits(services, monkeypatch):
+    app = settings_from(service_env(services["app"], {"MLPLATFORM_SECRET_KEY": SECRET}), monkeypatch)
+    hosts = settings_from(service_env(services["hosts"]), monkeypatch)
+    limits = [name for name in Settings.model_fields if name.startswith(("host_", "max_model_"))]
+    assert len(limits) == 8
+    for name in limits:
+        assert f"MLPLATFORM_{name.upper()}" in service_env(services["hosts"]), name
+        assert getattr(app, name) == getattr(hosts, name), name

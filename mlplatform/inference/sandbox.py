@@ -11,8 +11,10 @@ Layers, in the order they are applied (some need what a later one takes away):
   landlock  read-only access to the Python installation, the venv and the mlplatform package;
             no write anywhere, no TCP, no signals out of the sandbox
   seccomp   see seccomp.py
-Mandatory: env, rlimits, seccomp, and user when running as root; if one fails the host refuses to
-serve. Optional layers (userns, landlock) degrade with a logged warning.
+Mandatory: env, rlimits, seccomp, plus one layer that keeps the host away from the platform's own
+files (the model store, the SQLite database, var/): user when running as root, else landlock (a
+host running as the platform's uid could read them otherwise). If one fails the host refuses to
+serve. The other layers (userns; landlock as root) degrade with a logged warning.
 """
 
 from __future__ import annotations
@@ -94,6 +96,12 @@ def read_paths(config: Config) -> list[str]:
     return resolved
 
 
+def mandatory_layers(root: bool) -> tuple[str, ...]:
+    """What must hold before a host serves: as root the drop to nobody separates it from the
+    platform's files; as the platform's own uid only Landlock does."""
+    return MANDATORY + (("user",) if root else ("landlock",))
+
+
 def lock_down(config: Config) -> dict[str, dict]:
     """Apply every layer; return {layer: {applied, detail}}. Raises SandboxError when a
     mandatory layer fails. Call from the main thread of a single-threaded process."""
@@ -115,7 +123,7 @@ def lock_down(config: Config) -> dict[str, dict]:
     if sfilter is not None:
         layers["seccomp"] = _guard(lambda: _load(sfilter))
     report = {name: layer.as_dict() for name, layer in layers.items()}
-    mandatory = MANDATORY + (("user",) if root else ())
+    mandatory = mandatory_layers(root)
     failed = [f"{n}: {layers[n].detail}" for n in mandatory if not layers[n].applied]
     if failed:
         raise SandboxError("mandatory sandbox layer failed: " + "; ".join(failed))

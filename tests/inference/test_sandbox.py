@@ -150,3 +150,8 @@ def test_exit_reasons_name_the_signal():
     assert hostproc.exit_reason(-signal.SIGSEGV) == "killed by SIGSEGV"
     assert hostproc.exit_reason(-signal.SIGKILL) == "killed by SIGKILL"
     assert hostproc.exit_reason(3) == "exited with status 3"
+
+
+def test_a_host_is_always_kept_from_the_platforms_files_by_uid_or_landlock():
+    assert set(sandbox.mandatory_layers(root=True)) >= {"env", "rlimits", "seccomp", "user"}
+    assert set(sandbox.mandatory_layers(root=False)) >= {"env", "rlimits", "seccomp", "landlock"}
