@@ -13,6 +13,7 @@ keeps serving; only a crash, a kill or a broken frame ends it.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import logging
@@ -30,6 +31,14 @@ from mlplatform.logs import JsonFormatter
 
 log = logging.getLogger("mlplatform.inference.host")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+_LIBC = ctypes.CDLL(None)  # resolved before lock-down
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed during a load (the unpickler's buffers, check copies) back to the
+    system: glibc keeps it otherwise, and the host's RSS, and each model's charge, would include it."""
+    gc.collect()
+    _LIBC.malloc_trim(0)
 
 
 class HostError(Exception):
@@ -80,7 +89,7 @@ class ModelHost:
 
     def _unload(self, sha: str, reason: str) -> None:
         if self.models.pop(sha, None) is not None:
-            gc.collect()
+            release_freed_memory()
             log.info("unloaded model", extra={"sha256": sha, "reason": reason})
 
     # ---- load / predict ------------------------------------------------------------------------
@@ -95,6 +104,7 @@ class ModelHost:
         seconds = time.perf_counter() - started
         with sandbox.cpu_budget(self.config["cpu_seconds"], self.killer):
             sig = signature.describe(model)
+        release_freed_memory()
         memory = max(self.memory()[1] - before, file_bytes)  # RSS may reuse freed pages: at least the file
         if memory > self.budget:
             raise HostError("resource_limit", f"the loaded model needs {memory >> 20} MB, more than the "
