@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     host_call_timeout_seconds: float = Field(default=10, gt=0)
     """Wall-clock limit for one predict call in a model host"""
 
+    predict_max_rows: int = Field(default=10_000, ge=1)
+    """Most rows one prediction request may carry; more is refused with 422"""
+    predict_rate_limit_per_minute: int = Field(default=100, ge=1)
+    """Prediction requests per minute per API key and per user, unless a key or model sets its own"""
+    predict_rate_limit_fail_open: bool = True
+    """When Redis cannot be reached, serve predictions without rate limiting (`true`) or refuse them with 503 (`false`)"""
+    prediction_cache_ttl_seconds: int = Field(default=3600, ge=0)
+    """How long a prediction stays cached in Redis unless its model sets its own; 0 turns the cache off"""
+
     @field_validator("var_dir")
     @classmethod
     def _absolute_var_dir(cls, value: Path) -> Path:
