@@ -34,13 +34,18 @@ def rollback_alias(principal: Principal, name: str, alias: str, *, owner: str | 
     _check_alias(alias)
     with db.session() as s:
         model = _locked_live_model(s, principal, name, owner)
-        row = _alias_row(s, model, alias)
-        if row is None:
-            raise NotFound(f"Model '{name}' has no alias '{alias}'", code="alias_not_found")
+        row = _existing_alias(s, model, alias)
         if row.previous_version_id is None:
             raise Conflict(f"Alias '{alias}' has not been moved yet: nothing to roll back to",
                            code="nothing_to_roll_back")
         return _point(s, principal, model, alias, s.get(ModelVersion, row.previous_version_id))
+
+
+def _existing_alias(s: Session, model: MLModel, alias: str) -> ModelAlias:
+    row = _alias_row(s, model, alias)
+    if row is None:
+        raise NotFound(f"Model '{model.name}' has no alias '{alias}'", code="alias_not_found")
+    return row
 
 
 def delete_alias(principal: Principal, name: str, alias: str, *, owner: str | None = None) -> None:
@@ -48,10 +53,7 @@ def delete_alias(principal: Principal, name: str, alias: str, *, owner: str | No
     _check_alias(alias)
     with db.session() as s:
         model = _locked_live_model(s, principal, name, owner)
-        row = _alias_row(s, model, alias)
-        if row is None:
-            raise NotFound(f"Model '{name}' has no alias '{alias}'", code="alias_not_found")
-        s.delete(row)
+        s.delete(_existing_alias(s, model, alias))
 
 
 def list_aliases(principal: Principal, name: str, *, owner: str | None = None) -> list[AliasPublic]:
