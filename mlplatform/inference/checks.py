@@ -26,8 +26,27 @@ CONTAINERS = (list, tuple, set, frozenset)
 
 
 def check_model(model, limits: Limits, allowlist) -> None:
-    walk(model, limits, allowlist)
+    objects = walk(model, limits, allowlist)
     check_estimator(model, allowlist)
+    freeze(objects, allowlist)
+
+
+def freeze(objects, allowlist) -> None:
+    """Make every numeric array of the model read-only. Compiled code trusts indices checked at
+    load (tree and KD-tree nodes, sparse indices, libsvm counts), and a callable parameter handed
+    one of these arrays (a ufunc's or numpy.mean's `out=`) could otherwise rewrite them at predict
+    time. Object arrays stay writable (their elements are Python objects: type-checked on use).
+    libsvm's predict takes writable buffers: its estimators get private, writable copies that
+    nothing else in the model can refer to."""
+    for obj in objects:
+        if isinstance(obj, np.ndarray) and not obj.dtype.hasobject:
+            obj.flags.writeable = False
+    for obj in objects:
+        if type(obj) is not np.ndarray and allowlist.check_of_type(type(obj)) == "libsvm":
+            attributes = vars(obj)
+            for key, value in list(attributes.items()):
+                if type(value) is np.ndarray or allowlist.check_of_type(type(value)) == "sparse":
+                    attributes[key] = value.copy()
 
 
 def check_estimator(model, allowlist) -> None:
@@ -39,8 +58,8 @@ def check_estimator(model, allowlist) -> None:
                        "(fit-only estimators such as DBSCAN or NearestNeighbors cannot serve predictions)")
 
 
-def walk(root, limits: Limits, allowlist) -> int:
-    """Returns the number of distinct non-leaf objects; raises Rejected on the first violation.
+def walk(root, limits: Limits, allowlist) -> list:
+    """Returns the distinct non-leaf objects; raises Rejected on the first violation.
     Plain leaves (numbers, strings, numpy scalars) are checked but neither counted nor memoised:
     there can be no more of them than the stream had bytes."""
     edges: dict[int, list] = {}
@@ -61,7 +80,7 @@ def walk(root, limits: Limits, allowlist) -> int:
                 raise over_limit(f"object graph has more than {limits.max_graph_nodes} objects")
             queue.append((child, depth + 1))
     logical_size(root, edges, limits.max_graph_nodes)
-    return len(keep)
+    return keep
 
 
 def children(obj, allowlist) -> list:
@@ -112,10 +131,15 @@ def _instance_children(obj, cls, allowlist) -> list:
     if isinstance(obj, functools.partial):
         found.extend([obj.func, obj.args, obj.keywords])
     if isinstance(obj, dict):  # allowlisted dict subclasses (sklearn Bunch)
+        if any(callable(v) for v in dict.values(obj)):
+            # a Bunch answers attribute lookups with its items: Bunch(predict=f) impersonates an
+            # estimator inside a meta-estimator and runs f at predict time
+            raise unsafe(f"{describe(cls)} may not hold callables (its items are attributes)")
         found.extend([*dict.keys(obj), *dict.values(obj)])
     for base in CONTAINERS:  # allowlisted tuple subclasses (namedtuples such as _ImputerTriplet)
         if isinstance(obj, base):
             found.extend(base.__iter__(obj))
+    found.extend(_c_state(obj, allowlist.check_of_type(cls)))
     attributes = getattr(obj, "__dict__", None) if not isinstance(obj, np.ndarray) else vars(obj)
     if attributes is not None:
         if type(attributes) is not dict:
@@ -124,8 +148,23 @@ def _instance_children(obj, cls, allowlist) -> list:
             check_attribute_name(cls, key, describe(cls))
             if not _placed_as_reviewed(allowlist, cls, key, value):
                 found.append(value)
+    if attributes is not None and isinstance(obj, BaseEstimator):
+        _feature_count(obj, attributes)
     STRUCTURAL.get(allowlist.check_of_type(cls), _no_check)(obj)
+    if cls.__module__ == "sklearn.preprocessing._function_transformer" and cls.__qualname__ == "FunctionTransformer":
+        _callable_arguments(obj, ("kw_args", "inv_kw_args"), allowlist)
     return found
+
+
+def _c_state(obj, check) -> list:
+    """Arrays that Cython classes without a __dict__ keep (KD/Ball trees, distance metrics): walked,
+    checked and frozen like every other array of the model."""
+    if check == "binary_tree":
+        state = obj.__getstate__()
+        return [*state[:4], state[11], state[12]]
+    if check == "dist_metric":
+        return list(obj.__getstate__()[1:])
+    return []
 
 
 def _placed_as_reviewed(allowlist, cls, key: str, value) -> bool:
@@ -133,6 +172,47 @@ def _placed_as_reviewed(allowlist, cls, key: str, value) -> bool:
     fit routine): accepted here, refused anywhere else by children()."""
     entry = allowlist.entry_of(value) if isinstance(value, CALLABLE_TYPES) else None
     return entry is not None and entry.as_value == f"{cls.__module__}.{cls.__qualname__}.{key}"
+
+
+MAX_FEATURES = 1 << 20
+
+
+def _feature_count(estimator, attributes: dict) -> None:
+    """n_features_in_ sizes the probe row and every input check: a small non-negative integer,
+    equal to the number of feature names when the estimator has them."""
+    count = attributes.get("n_features_in_")
+    if count is not None and not (type(count) is int or (isinstance(count, np.integer) and is_numpy_scalar(count))) \
+            or count is not None and not 0 <= count <= MAX_FEATURES:
+        raise unsafe(f"inconsistent model state: {describe(type(estimator))}.n_features_in_ must be an integer "
+                     f"in [0, {MAX_FEATURES}]")
+    names = attributes.get("feature_names_in_")
+    if names is not None and not (type(names) is np.ndarray and names.ndim == 1
+                                  and (count is None or names.shape[0] == count)):
+        raise unsafe(f"inconsistent model state: {describe(type(estimator))}.feature_names_in_ does not "
+                     "match n_features_in_")
+
+
+def _callable_arguments(obj, names, allowlist) -> None:
+    """Keyword arguments a model stores for its callables are plain values (numbers, strings,
+    dtypes, allowlisted types): an array there would be handed to the callable at predict time,
+    e.g. as the `out=` of a ufunc or numpy.mean that rewrites an index array compiled code trusts."""
+    for name in names:
+        kwargs = vars(obj).get(name)
+        if kwargs is None:
+            continue
+        if type(kwargs) is not dict or not all(type(k) is str and _plain_argument(v, allowlist, 0)
+                                               for k, v in kwargs.items()):
+            raise unsafe(f"{describe(type(obj))}.{name} may only hold plain keyword arguments")
+
+
+def _plain_argument(value, allowlist, depth: int) -> bool:
+    if type(value) in LEAF_TYPES or is_numpy_scalar(value) or isinstance(value, np.dtype):
+        return True
+    if type(value) in (tuple, list) and depth < 4:
+        return all(_plain_argument(v, allowlist, depth + 1) for v in value)
+    entry = allowlist.entry_of(value)
+    return entry is not None and entry.kind == "class" and entry.module.startswith("numpy") \
+        and isinstance(value, type) and not issubclass(value, np.ndarray)
 
 
 def _no_check(obj) -> None:
@@ -186,10 +266,10 @@ STRUCTURAL_CHECKS = frozenset(STRUCTURAL)
 
 
 def logical_size(root, edges: dict[int, list], cap: int) -> None:
-    """Bound what a recursive, unmemoised walk of nested containers (lists, tuples, dicts, sets,
-    object arrays) would visit: shared sub-containers count every time they are referenced.
-    Iterative post-order over the graph walk() recorded; other objects count 1 but are crossed
-    (containers inside their attributes are sized too); an edge back into the path counts 1."""
+    """Bound what a recursive, unmemoised walk of the graph would visit: shared sub-containers and
+    shared sub-estimators (a FeatureUnion or Pipeline step used twice per level calls it 2^depth
+    times at predict time) count every time they are referenced. Iterative post-order over the
+    graph walk() recorded; an edge back into the path counts 1."""
     size: dict[int, int] = {}
     on_path: set[int] = set()
     stack = [(root, False)]
@@ -199,11 +279,9 @@ def logical_size(root, edges: dict[int, list], cap: int) -> None:
         kids = edges.get(key, ())
         if done:
             on_path.discard(key)
-            total = 1
-            if _is_container(obj):
-                total += sum(1 if id(k) in on_path else size.get(id(k), 1) for k in kids)
-                if total > cap:
-                    raise over_limit(f"nested containers expand to more than {cap} objects when walked")
+            total = 1 + sum(1 if id(k) in on_path else size.get(id(k), 1) for k in kids)
+            if total > cap:
+                raise over_limit(f"nested containers and shared references expand to more than {cap} objects when walked")
             size[key] = total
             continue
         if key in size or key in on_path:
@@ -211,8 +289,3 @@ def logical_size(root, edges: dict[int, list], cap: int) -> None:
         on_path.add(key)
         stack.append((obj, True))
         stack.extend((k, False) for k in kids if id(k) not in size and id(k) not in on_path)
-
-
-def _is_container(obj) -> bool:
-    cls = type(obj)
-    return cls in CONTAINERS or cls is dict or (cls is np.ndarray and obj.dtype.hasobject)

@@ -158,6 +158,42 @@ def estimator_states() -> list[Malicious]:
     ]
 
 
+def predict_time_states() -> list[Malicious]:
+    """Models whose load-time state is consistent but that misbehave once predict runs."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import FeatureUnion
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = datasets.load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # numpy.mean(predictions, axis=0, dtype=int64, out=<the KD tree's index array>) after each
+        # predict: the next query reads the training data at an index the model chose
+        rewrite = TransformedTargetRegressor(regressor=KNeighborsRegressor(n_neighbors=1, algorithm="kd_tree"),
+                                             transformer=FunctionTransformer(check_inverse=False))
+        rewrite.fit(X[:1, :3], np.array([1e15]))
+    rewrite.transformer_.inverse_func = np.mean
+    rewrite.transformer_.inv_kw_args = {"axis": 0, "dtype": np.int64, "out": rewrite.regressor_._tree.get_arrays()[1]}
+    union = FunctionTransformer().fit(X[:, :1])
+    for _ in range(40):  # 40 objects on disk, 2**40 transform calls at predict time
+        union = FeatureUnion([("a", union), ("b", union)])
+    from sklearn.ensemble import VotingRegressor
+    from sklearn.linear_model import LinearRegression, Ridge
+    from sklearn.utils._bunch import Bunch
+
+    voting = VotingRegressor([("a", LinearRegression()), ("b", Ridge())]).fit(X, y)
+    voting.estimators_[1] = Bunch(predict=np.mean)  # attribute lookups answer with items: a fake estimator
+    lying = LogisticRegression().fit(X, y)
+    lying.n_features_in_ = 10 ** 12  # the probe row would have 10**12 columns
+    return [
+        Malicious("ufunc_out_rewrites_kdtree_index", 10, _dumps(rewrite), "unsafe_model", "inv_kw_args"),
+        Malicious("shared_estimator_blowup", 12, _dumps(union), "resource_limit", "shared references"),
+        Malicious("n_features_in_lie", 9, _dumps(lying), "unsafe_model", "n_features_in_"),
+        Malicious("bunch_impersonates_estimator", 10, _dumps(voting), "unsafe_model", "Bunch may not hold callables"),
+    ]
+
+
 def joblib_bytes(obj) -> bytes:
     import io
 
@@ -167,4 +203,5 @@ def joblib_bytes(obj) -> bytes:
 
 
 def forged_files() -> list[Malicious]:
-    return [*tree_states(), *binary_tree_states(), *random_states(), *numpy_states(), *estimator_states()]
+    return [*tree_states(), *binary_tree_states(), *random_states(), *numpy_states(), *estimator_states(),
+            *predict_time_states()]

@@ -40,7 +40,7 @@ def refused(obj, limits: Limits = LIMITS) -> Rejected:
 def test_a_plain_fitted_model_passes(iris):
     model = fitted(LogisticRegression(max_iter=500), iris)
     checks.check_model(model, LIMITS, get_allowlist())
-    assert checks.walk(model, LIMITS, get_allowlist()) >= 4  # the model and its fitted arrays
+    assert len(checks.walk(model, LIMITS, get_allowlist())) >= 4  # the model and its fitted arrays
 
 
 @pytest.mark.parametrize("value", [os.system, print, lambda x: x, np.load, np.vectorize(abs)])
@@ -177,3 +177,34 @@ def test_gradient_boosting_stages_match_its_outputs(iris):
     boosting = fitted(ensemble.GradientBoostingClassifier(n_estimators=3, random_state=0), (X, y == 0))
     boosting.n_trees_per_iteration_ = 3
     assert "gradient boosting" in refused(boosting).reason
+
+
+def test_model_arrays_are_read_only_after_the_checks(iris):
+    """A callable parameter handed a model array (a ufunc's `out=`) cannot rewrite state that
+    compiled code trusts; libsvm, which takes writable buffers, gets private copies."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = fitted(KNeighborsClassifier(algorithm="kd_tree"), (iris[0].copy(), iris[1].copy()))
+    checks.check_model(knn, LIMITS, get_allowlist())
+    assert not any(array.flags.writeable for array in knn._tree.get_arrays())
+    assert not knn._fit_X.flags.writeable
+    with pytest.raises(ValueError):
+        np.mean(iris[0][:, :1], axis=1, dtype=np.intp, out=knn._tree.get_arrays()[1][:150])
+    svc = fitted(svm.SVC(), (iris[0].copy(), iris[1].copy()))
+    shared = svc._n_support
+    checks.check_model(svc, LIMITS, get_allowlist())
+    assert svc._n_support is not shared and not shared.flags.writeable
+    np.testing.assert_array_equal(svc.predict(iris[0]), svm.SVC().fit(*iris).predict(iris[0]))
+
+
+def test_callable_keyword_arguments_must_be_plain(iris):
+    model = FunctionTransformer(np.mean, kw_args={"axis": 1, "dtype": np.float64}).fit(iris[0])
+    checks.check_model(model, LIMITS, get_allowlist())
+    model.kw_args = {"axis": 1, "out": np.zeros(150)}
+    assert refused(model).code == "unsafe_model"
+
+
+def test_n_features_in_must_be_a_small_integer(iris):
+    model = fitted(LogisticRegression(max_iter=500), iris)
+    model.n_features_in_ = 10 ** 9
+    assert "n_features_in_" in refused(model).reason
