@@ -1,19 +1,25 @@
-"""Redis access: one client per process, fixed-window counters, a denylist, and a local TTL cache.
+"""Redis access: one client per process, fixed-window counters (login throttling, and the
+multi-window limiter that rate-limits predictions in one round trip), a denylist, a local TTL
+cache, and a log throttle for faults that repeat on every request.
 
 Every helper here treats Redis as optional infrastructure: a Redis fault is logged and the
-caller gets a neutral answer, so one request degrades instead of the service failing.
+caller gets a neutral answer, so one request degrades instead of the service failing. The one
+exception is `charge_windows`, which raises redis.RedisError: whether a rate limit fails open
+or closed is its caller's policy.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from functools import lru_cache
 from typing import TypeVar
 
 import redis
 from cachetools import TTLCache
+from redis.commands.core import Script
 
 from mlplatform.config import get_settings
 
@@ -26,6 +32,32 @@ _INCR_WINDOW = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
+"""
+
+# Charge one request to several fixed windows at once, all or nothing. KEYS: one counter per
+# window; ARGV[1]: window length in ms; ARGV[1 + i]: the limit of KEYS[i]. A window starts at
+# its first request. If any window is full nothing is charged (a refused request costs no
+# quota anywhere). Returns {refused (0|1), count_1, pttl_1, count_2, pttl_2, ...}: counts after
+# charging, or as found when refused.
+_CHARGE_WINDOWS = """
+local window = tonumber(ARGV[1])
+local counts, ttls, refused = {}, {}, 0
+for i, k in ipairs(KEYS) do
+  counts[i] = tonumber(redis.call('GET', k) or '0')
+  ttls[i] = redis.call('PTTL', k)
+  if ttls[i] == -1 then redis.call('PEXPIRE', k, window); ttls[i] = window end
+  if counts[i] >= tonumber(ARGV[i + 1]) then refused = 1 end
+end
+local out = {refused}
+for i, k in ipairs(KEYS) do
+  if refused == 0 then
+    counts[i] = redis.call('INCR', k)
+    if counts[i] == 1 then redis.call('PEXPIRE', k, window); ttls[i] = window end
+  end
+  out[#out + 1] = counts[i]
+  out[#out + 1] = ttls[i] > 0 and ttls[i] or window
+end
+return out
 """
 
 
@@ -78,6 +110,25 @@ class Counter:
             log.warning("redis unavailable, counter %s not reset: %s", self.name, exc)
 
 
+@lru_cache
+def _charge_script() -> Script:
+    # Registering computes the SHA locally; each call is then one EVALSHA (the script is loaded
+    # once per Redis server, on the NOSCRIPT answer of the first call).
+    return get_redis().register_script(_CHARGE_WINDOWS)
+
+
+def charge_windows(
+    keys: list[str], limits: list[int], window_seconds: int
+) -> tuple[bool, list[tuple[int, int]]]:
+    """Charge one request to every window in one round trip, unless one of them is full.
+    Returns (refused, [(count, ms until the window ends) per key]). Raises redis.RedisError.
+    In Redis Cluster all keys must share a hash slot (give them one `{hash tag}`)."""
+    args = [window_seconds * 1000, *limits]
+    reply = _charge_script()(keys=keys, args=args, client=get_redis())
+    pairs = [(int(reply[i]), int(reply[i + 1])) for i in range(1, len(reply), 2)]
+    return bool(reply[0]), pairs
+
+
 def denylist_add(token_id: str, ttl_seconds: int) -> None:
     try:
         get_redis().set(key("deny", token_id), b"1", ex=max(ttl_seconds, 1))
@@ -115,3 +166,27 @@ class LocalTTLCache:
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+
+
+class ThrottledLog:
+    """Log a fault that repeats on every request (Redis down) at most once per interval per
+    process, saying how many were left out, so an outage cannot flood the logs."""
+
+    def __init__(self, logger: logging.Logger, interval_seconds: float = 60.0):
+        self._log = logger
+        self._interval = interval_seconds
+        self._next = 0.0
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def warning(self, msg: str, *args) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now < self._next:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._next = self._suppressed, 0, now + self._interval
+        if suppressed:
+            msg += " (%d similar warnings suppressed)"
+            args = (*args, suppressed)
+        self._log.warning(msg, *args, extra={"suppressed": suppressed})

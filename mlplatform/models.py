@@ -77,6 +77,9 @@ class ApiKey(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
     last_used_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
     revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
+    # predictions per minute through this key; None: the platform default. The owner's own
+    # window (the platform default) still applies, so a key's limit can only narrow it.
+    rate_limit_per_minute: int | None = None
 
 
 class RefreshToken(SQLModel, table=True):
@@ -92,6 +95,10 @@ class RefreshToken(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_utc_column(False, index=True))
     rotated_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
     revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
+
+
+MAX_INT32 = 2**31 - 1  # INTEGER columns are 32-bit on PostgreSQL
+MAX_CACHE_TTL_SECONDS = 366 * 24 * 3600
 
 
 class UserPublic(BaseModel):
@@ -112,6 +119,7 @@ class ApiKeyPublic(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    rate_limit_per_minute: int | None = None
 
 
 class ApiKeyCreated(ApiKeyPublic):
@@ -138,6 +146,10 @@ class ApiKeyCreate(BaseModel):
     name: str = PydanticField(max_length=100, examples=["nightly scoring"])
     scopes: list[Scope] = PydanticField(examples=[["predict", "models:read"]])
     expires_at: datetime | None = None
+    rate_limit_per_minute: int | None = PydanticField(
+        default=None, ge=1, le=MAX_INT32, description="Predictions per minute through this key "
+        "(default: the platform's limit, which also caps every account as a whole)", examples=[60]
+    )
 
 
 class Me(UserPublic):
@@ -192,6 +204,10 @@ class MLModel(SQLModel, table=True):
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: ModelStatus = Field(default=ModelStatus.active, sa_column=_status_column(ModelStatus))
     last_version: int = 0  # version numbers are handed out by incrementing this, under its row lock
+    # serving settings; None: the platform defaults (predict_rate_limit_per_minute,
+    # prediction_cache_ttl_seconds). A cache TTL of 0 turns caching off for this model.
+    rate_limit_per_minute: int | None = None
+    cache_ttl_seconds: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(False))
 
@@ -243,13 +259,22 @@ class ModelCreate(BaseModel):
 
 
 class ModelUpdate(BaseModel):
-    """Only the fields given change. `status: "active"` restores a deleted model."""
+    """Only the fields given change. `status: "active"` restores a deleted model. For
+    `rate_limit_per_minute` and `cache_ttl_seconds` an explicit `null` returns to the default."""
 
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = PydanticField(default=None, max_length=MAX_DESCRIPTION)
     tags: list[str] | None = PydanticField(default=None, max_length=MAX_TAGS)
     status: ModelStatus | None = None
+    rate_limit_per_minute: int | None = PydanticField(
+        default=None, ge=1, le=MAX_INT32, examples=[600],
+        description="Predictions per minute each caller may make to this model (null: no limit of its own)",
+    )
+    cache_ttl_seconds: int | None = PydanticField(
+        default=None, ge=0, le=MAX_CACHE_TTL_SECONDS, examples=[3600],
+        description="How long predictions stay cached; 0 turns caching off (null: the platform default)",
+    )
 
 
 class ModelPublic(BaseModel):
@@ -263,6 +288,8 @@ class ModelPublic(BaseModel):
     aliases: dict[str, int]  # alias -> version number
     created_at: datetime
     updated_at: datetime
+    rate_limit_per_minute: int | None = None  # None: no limit of its own
+    cache_ttl_seconds: int | None = None  # None: the platform default; 0: not cached
 
 
 class ModelList(BaseModel):

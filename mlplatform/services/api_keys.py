@@ -14,6 +14,7 @@ from mlplatform.errors import Conflict, InvalidInput, NotFound
 from mlplatform.models import ApiKey, Scope, utcnow
 from mlplatform.services import principals, tokens
 from mlplatform.services.principals import Principal
+from mlplatform.services.rate_limits import clean_rate_limit
 
 KEY_MARK = "mlp"
 MAX_ACTIVE_KEYS = 100
@@ -27,12 +28,20 @@ class CreatedKey:
 
 
 def create_key(
-    principal: Principal, name: str, scopes: list[str], expires_at: datetime | None = None
+    principal: Principal,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None = None,
+    *,
+    rate_limit_per_minute: int | None = None,
 ) -> CreatedKey:
+    """`rate_limit_per_minute` (None: the platform default) limits predictions through this key;
+    the account's own window still applies, so a key's limit narrows, never widens, it."""
     principal.require_user_credentials()
     name = _clean_name(name)
     scope_values = _clean_scopes(scopes)
     expires_at = _clean_expiry(expires_at)
+    rate_limit_per_minute = clean_rate_limit(rate_limit_per_minute)
     prefix = f"{KEY_MARK}_{secrets.token_hex(4)}"
     secret = f"{prefix}_{tokens.new_secret()}"
     with db.session() as s:
@@ -50,6 +59,7 @@ def create_key(
             key_hash=tokens.hash_secret(secret),
             scopes=scope_values,
             expires_at=expires_at,
+            rate_limit_per_minute=rate_limit_per_minute,
         )
         s.add(record)
     return CreatedKey(record, secret)

@@ -32,6 +32,8 @@ class Principal:
     scopes: frozenset[str] | None = None  # None: the user's full rights
     api_key_id: uuid.UUID | None = None
     token: tokens.TokenClaims | None = None
+    # the API key's own predictions-per-minute limit (None: the platform default, or not a key)
+    key_rate_limit: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -69,6 +71,7 @@ class _KeySnapshot:
     scopes: frozenset[str]
     expires_at: datetime | None
     revoked: bool
+    rate_limit_per_minute: int | None = None
 
 
 @lru_cache
@@ -112,7 +115,8 @@ def authenticate_api_key(secret: str) -> Principal:
         raise AuthenticationFailed("Account is deactivated", code="account_deactivated")
     _touch(found.id)
     owner = found.owner
-    return Principal(owner.id, owner.email, owner.role, "api_key", found.scopes, found.id)
+    return Principal(owner.id, owner.email, owner.role, "api_key", found.scopes, found.id,
+                     key_rate_limit=found.rate_limit_per_minute)
 
 
 def forget_cached() -> None:
@@ -147,7 +151,8 @@ def _load_key(secret: str) -> _KeySnapshot | None:
         return None
     key, owner = row
     return _KeySnapshot(
-        key.id, _snapshot(owner), frozenset(key.scopes), key.expires_at, key.revoked_at is not None
+        key.id, _snapshot(owner), frozenset(key.scopes), key.expires_at, key.revoked_at is not None,
+        key.rate_limit_per_minute,
     )
 
 

@@ -13,6 +13,7 @@ delete is one call to undo, and a name always means one model).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import Enum
 
 from sqlalchemy import String, cast, or_
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +22,9 @@ from sqlmodel import col, func, select
 from mlplatform import db
 from mlplatform.errors import Conflict, InvalidInput
 from mlplatform.models import MLModel, ModelList, ModelPublic, ModelStatus, Scope, utcnow
+from mlplatform.services.prediction_cache import clean_cache_ttl
 from mlplatform.services.principals import Principal
+from mlplatform.services.rate_limits import clean_rate_limit
 from mlplatform.services.registry_aliases import delete_alias, list_aliases, rollback_alias, set_alias
 from mlplatform.services.registry_common import (
     NAME_RULES,
@@ -39,10 +42,18 @@ from mlplatform.services.registry_resolve import ResolvedVersion, resolve_versio
 from mlplatform.services.registry_versions import get_version, list_versions, update_version, upload_version
 
 __all__ = [
-    "NAME_RULES", "ResolvedVersion", "create_model", "delete_alias", "delete_model", "get_model",
-    "get_version", "list_aliases", "list_models", "list_versions", "resolve_version", "rollback_alias",
-    "set_alias", "update_model", "update_version", "upload_version",
+    "NAME_RULES", "UNCHANGED", "ResolvedVersion", "create_model", "delete_alias", "delete_model",
+    "get_model", "get_version", "list_aliases", "list_models", "list_versions", "resolve_version",
+    "rollback_alias", "set_alias", "update_model", "update_version", "upload_version",
 ]
+
+
+class _Unchanged(Enum):
+    UNCHANGED = "unchanged"
+
+
+# "leave as is" for settings where None means something (the platform default)
+UNCHANGED = _Unchanged.UNCHANGED
 
 
 def create_model(
@@ -101,20 +112,31 @@ def update_model(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     status: ModelStatus | str | None = None,
+    rate_limit_per_minute: int | None | _Unchanged = UNCHANGED,
+    cache_ttl_seconds: int | None | _Unchanged = UNCHANGED,
     owner: str | None = None,
 ) -> ModelPublic:
-    """Change only what is given. A deleted model's description and tags change only together
-    with `status="active"` (restoring it)."""
+    """Change only what is given. A deleted model's description, tags and serving settings
+    change only together with `status="active"` (restoring it). `rate_limit_per_minute` and
+    `cache_ttl_seconds` take None for "the platform default" (UNCHANGED leaves them as they are);
+    a TTL of 0 turns the prediction cache off for this model."""
     principal.require_scope(Scope.models_write.value)
     new_status = _status(status) if status is not None else None
+    serving = {}
+    if rate_limit_per_minute is not UNCHANGED:
+        serving["rate_limit_per_minute"] = clean_rate_limit(rate_limit_per_minute)
+    if cache_ttl_seconds is not UNCHANGED:
+        serving["cache_ttl_seconds"] = clean_cache_ttl(cache_ttl_seconds)
     with db.session() as s:
         model = find_model(s, principal, name, owner)
-        if new_status != ModelStatus.active and (description is not None or tags is not None):
+        if new_status != ModelStatus.active and (description is not None or tags is not None or serving):
             require_live(model)
         if description is not None:
             model.description = clean_description(description)
         if tags is not None:
             model.tags = clean_tags(tags)
+        for field, value in serving.items():
+            setattr(model, field, value)
         if new_status is not None:
             model.status = new_status
         model.updated_at = utcnow()

@@ -131,6 +131,7 @@ def public_models(s: Session, models: list[MLModel]) -> list[ModelPublic]:
             id=m.id, name=m.name, owner_email=emails[m.owner_id], description=m.description, tags=m.tags,
             status=m.status, latest_version=m.last_version or None, aliases=aliases[m.id],
             created_at=m.created_at, updated_at=m.updated_at,
+            rate_limit_per_minute=m.rate_limit_per_minute, cache_ttl_seconds=m.cache_ttl_seconds,
         )
         for m in models
     ]

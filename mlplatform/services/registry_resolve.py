@@ -37,6 +37,9 @@ class ResolvedVersion:
     signature: dict
     resolved_by: str  # "version" | "alias" | "production" | "latest"
     alias: str | None = None
+    # the model's serving settings; None: the platform defaults (see rate_limits, prediction_cache)
+    rate_limit_per_minute: int | None = None
+    cache_ttl_seconds: int | None = None
 
 
 def resolve_version(
@@ -90,4 +93,5 @@ def _resolved(model: MLModel, row: ModelVersion, how: str, alias: str | None = N
     return ResolvedVersion(
         model.id, model.name, model.owner_id, row.id, row.version, row.status, row.sha256,
         artifacts.path_for(row.sha256, get_settings()), row.signature, how, alias,
+        model.rate_limit_per_minute, model.cache_ttl_seconds,
     )

@@ -97,3 +97,15 @@ def test_a_malformed_key_id_answers_422(client, member, expect_error):
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_key_routes_need_credentials(client, expect_error, method):
     expect_error(getattr(client, method)(KEYS), 401, "not_authenticated")
+
+
+def test_a_key_may_be_created_with_its_own_rate_limit(client, member, expect_error):
+    r = client.post(KEYS, json={"name": "k", "scopes": ["predict"], "rate_limit_per_minute": 60},
+                    headers=member.headers)
+    assert r.status_code == 201 and r.json()["rate_limit_per_minute"] == 60
+    r = client.post(KEYS, json={"name": "d", "scopes": ["predict"]}, headers=member.headers)
+    assert r.json()["rate_limit_per_minute"] is None
+    assert [k["rate_limit_per_minute"] for k in client.get(KEYS, headers=member.headers).json()] == [None, 60]
+    for bad in (0, -1, 2**31, "many"):
+        body = {"name": "k", "scopes": ["predict"], "rate_limit_per_minute": bad}
+        expect_error(client.post(KEYS, json=body, headers=member.headers), 422, "validation_error")

@@ -266,3 +266,18 @@ def test_the_dashboards_upload_path_gets_the_model_limit_too(client, settings, e
     too_big = {**form, "Content-Length": str(settings.max_model_bytes + MULTIPART_OVERHEAD_BYTES + 1)}
     r = client.post("/_upload", content=b"", headers=too_big)
     assert r.status_code == 413
+
+
+def test_serving_settings_are_patched_and_null_returns_to_the_default(client, member, expect_error):
+    h = member.headers
+    client.post(MODELS, json={"name": "churn"}, headers=h)
+    r = client.patch(f"{MODELS}/churn", json={"rate_limit_per_minute": 600, "cache_ttl_seconds": 0}, headers=h)
+    assert r.status_code == 200, r.text
+    assert (r.json()["rate_limit_per_minute"], r.json()["cache_ttl_seconds"]) == (600, 0)
+    r = client.patch(f"{MODELS}/churn", json={"description": "d"}, headers=h)
+    assert (r.json()["rate_limit_per_minute"], r.json()["cache_ttl_seconds"]) == (600, 0)
+    r = client.patch(f"{MODELS}/churn", json={"cache_ttl_seconds": None}, headers=h)
+    assert (r.json()["rate_limit_per_minute"], r.json()["cache_ttl_seconds"]) == (600, None)
+    for body in ({"rate_limit_per_minute": 0}, {"cache_ttl_seconds": -1}, {"cache_ttl_seconds": "1h"}):
+        expect_error(client.patch(f"{MODELS}/churn", json=body, headers=h), 422, "validation_error")
+    assert client.get(f"{MODELS}/churn", headers=h).json()["rate_limit_per_minute"] == 600

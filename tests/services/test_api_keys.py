@@ -126,3 +126,18 @@ def test_api_key_principals_cannot_manage_keys(admin, new_key):
         with pytest.raises(PermissionDenied) as caught:
             attempt()
         assert caught.value.code == "user_token_required"
+
+
+def test_a_key_may_have_its_own_rate_limit(member, principal_of, stored_key):
+    created = api_keys.create_key(principal_of(member), "k", ["predict"], rate_limit_per_minute=30)
+    assert created.record.rate_limit_per_minute == stored_key(created.record.id).rate_limit_per_minute == 30
+    default = api_keys.create_key(principal_of(member), "d", ["predict"])
+    assert stored_key(default.record.id).rate_limit_per_minute is None
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2**31, True])
+def test_a_keys_rate_limit_is_a_positive_whole_number(member, principal_of, bad):
+    with pytest.raises(InvalidInput) as caught:
+        api_keys.create_key(principal_of(member), "k", ["predict"], rate_limit_per_minute=bad)
+    assert caught.value.details == {"field": "rate_limit_per_minute"}
+    assert api_keys.list_keys(principal_of(member)) == []

@@ -8,7 +8,7 @@ from sqlmodel import update
 from mlplatform import db
 from mlplatform.errors import AuthenticationFailed, PermissionDenied
 from mlplatform.models import ApiKey, Role, utcnow
-from mlplatform.services import auth, principals, tokens, users
+from mlplatform.services import api_keys, auth, principals, tokens, users
 
 
 def auth_failure(call, *args) -> str:
@@ -129,3 +129,11 @@ def test_principal_guards(member, admin, new_key, principal_of, method, expected
     with pytest.raises(PermissionDenied) as caught:
         getattr(offender, method)()
     assert caught.value.code == expected
+
+
+def test_a_key_principal_carries_the_keys_own_rate_limit(member, principal_of, new_key):
+    limited = api_keys.create_key(principal_of(member), "k", ["predict"], rate_limit_per_minute=7)
+    assert principals.authenticate_api_key(limited.secret).key_rate_limit == 7
+    assert principals.authenticate_api_key(limited.secret).key_rate_limit == 7  # from the process cache
+    assert principals.authenticate_api_key(new_key(member).secret).key_rate_limit is None
+    assert principal_of(member).key_rate_limit is None

@@ -196,3 +196,35 @@ def test_scopes(member, key_principal):
         with pytest.raises(PermissionDenied) as caught:
             call()
         assert caught.value.code == "insufficient_scope"
+
+
+def test_serving_settings_change_when_given_and_none_returns_to_the_default(me):
+    created = registry.create_model(me, "churn")
+    assert (created.rate_limit_per_minute, created.cache_ttl_seconds) == (None, None)
+    updated = registry.update_model(me, "churn", rate_limit_per_minute=600, cache_ttl_seconds=0)
+    assert (updated.rate_limit_per_minute, updated.cache_ttl_seconds) == (600, 0)
+    assert registry.update_model(me, "churn", description="d").rate_limit_per_minute == 600  # untouched
+    assert registry.get_model(me, "churn").cache_ttl_seconds == 0
+    cleared = registry.update_model(me, "churn", rate_limit_per_minute=None)
+    assert (cleared.rate_limit_per_minute, cleared.cache_ttl_seconds) == (None, 0)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("rate_limit_per_minute", 0), ("rate_limit_per_minute", 2**31), ("rate_limit_per_minute", True),
+    ("cache_ttl_seconds", -1), ("cache_ttl_seconds", 366 * 24 * 3600 + 1), ("cache_ttl_seconds", 1.5),
+])
+def test_serving_settings_are_checked(me, field, bad):
+    registry.create_model(me, "churn")
+    with pytest.raises(InvalidInput) as caught:
+        registry.update_model(me, "churn", **{field: bad})
+    assert caught.value.details == {"field": field}
+    assert getattr(registry.get_model(me, "churn"), field) is None
+
+
+def test_a_deleted_models_serving_settings_change_only_on_restore(me):
+    registry.create_model(me, "churn")
+    registry.delete_model(me, "churn")
+    with pytest.raises(Conflict):
+        registry.update_model(me, "churn", cache_ttl_seconds=10)
+    restored = registry.update_model(me, "churn", status="active", cache_ttl_seconds=10)
+    assert restored.cache_ttl_seconds == 10

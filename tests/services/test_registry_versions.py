@@ -282,3 +282,12 @@ def test_soft_delete_keeps_rows_and_files_and_stops_serving(me, gate, settings):
         assert caught.value.code == "model_deleted"
     registry.update_model(me, "iris", status="active")
     assert registry.resolve_version(me, "iris").version == 1
+
+
+def test_resolution_carries_the_models_serving_settings(me, gate):
+    upload(me, "iris", model_bytes("logreg"))
+    resolved = registry.resolve_version(me, "iris")
+    assert (resolved.rate_limit_per_minute, resolved.cache_ttl_seconds) == (None, None)
+    registry.update_model(me, "iris", rate_limit_per_minute=5, cache_ttl_seconds=0)
+    resolved = registry.resolve_version(me, "iris", 1)
+    assert (resolved.rate_limit_per_minute, resolved.cache_ttl_seconds) == (5, 0)

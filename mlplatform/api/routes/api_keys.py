@@ -27,7 +27,10 @@ def _public(record: ApiKey) -> ApiKeyPublic:
     responses=documented(400, 401, 403, 409, 415, 422),
 )
 def create_key(body: ApiKeyCreate, principal: CurrentPrincipal) -> ApiKeyCreated:
-    created = api_keys.create_key(principal, body.name, [s.value for s in body.scopes], body.expires_at)
+    created = api_keys.create_key(
+        principal, body.name, [s.value for s in body.scopes], body.expires_at,
+        rate_limit_per_minute=body.rate_limit_per_minute,
+    )
     return ApiKeyCreated(**_public(created.record).model_dump(), key=created.secret)
 
 

@@ -102,15 +102,20 @@ def get_model(name: str, principal: CurrentPrincipal, owner: Owner = None) -> Mo
 
 @router.patch(
     "/{name}",
-    summary="Change a model's description, tags or status",
+    summary="Change a model's description, tags, status or serving settings",
     description="Only the fields sent change. `{\"status\": \"active\"}` restores a deleted model; the "
-    "name never changes.",
+    "name never changes. `rate_limit_per_minute` (per caller) and `cache_ttl_seconds` (0: no prediction "
+    "cache) take `null` for the platform default; a model's limit narrows the platform's, never widens it.",
     responses=documented(400, 401, 403, 404, 409, 415, 422),
     dependencies=JSON_BODY,
 )
 def update_model(name: str, body: ModelUpdate, principal: CurrentPrincipal, owner: Owner = None) -> ModelPublic:
+    # for the serving settings an explicit null means "back to the platform default"
+    serving = {f: getattr(body, f) for f in ("rate_limit_per_minute", "cache_ttl_seconds")
+               if f in body.model_fields_set}
     return registry.update_model(
-        principal, name, description=body.description, tags=body.tags, status=body.status, owner=owner
+        principal, name, description=body.description, tags=body.tags, status=body.status, owner=owner,
+        **serving,
     )
 
 

@@ -1,0 +1,49 @@
+"""cache.py's multi-window limiter (the Lua script) and the log throttle."""
+
+import logging
+
+from mlplatform import cache
+
+
+def test_charge_windows_charges_every_window_or_none():
+    r = cache.get_redis()
+    keys = [cache.key("t", "{x}", "a"), cache.key("t", "{x}", "b")]
+    assert cache.charge_windows(keys, [3, 1], 60) == (False, [(1, 60_000), (1, 60_000)])
+    refused, found = cache.charge_windows(keys, [3, 1], 60)
+    assert refused and [count for count, _ in found] == [1, 1]  # "b" is full: "a" is not charged
+    assert 0 < found[0][1] <= 60_000 and 0 < found[1][1] <= 60_000
+    assert r.get(keys[0]) == b"1"
+    assert cache.charge_windows(keys[:1], [3], 60)[1][0][0] == 2
+
+
+def test_a_window_starts_at_its_first_request_and_expires():
+    r = cache.get_redis()
+    key = cache.key("t", "{y}", "a")
+    cache.charge_windows([key], [5], 7)
+    assert 0 < r.pttl(key) <= 7_000
+    r.delete(key)  # the window ended: the next request opens a new one
+    assert cache.charge_windows([key], [5], 7) == (False, [(1, 7_000)])
+
+
+def test_throttled_log_logs_once_per_interval_and_counts_the_rest(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(cache.time, "monotonic", lambda: now[0])
+    logger = logging.getLogger("tests.throttled")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        throttle = cache.ThrottledLog(logger, interval_seconds=60)
+        for _ in range(3):
+            throttle.warning("redis down: %s", "refused")
+        now[0] += 59
+        throttle.warning("redis down: %s", "refused")
+        now[0] += 1
+        throttle.warning("redis down: %s", "timeout")
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in records] == [
+        "redis down: refused", "redis down: timeout (3 similar warnings suppressed)"
+    ]
+    assert [r.suppressed for r in records] == [0, 3]
