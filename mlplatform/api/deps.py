@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.message import Message
 from typing import Annotated
 
@@ -30,6 +31,18 @@ def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def deferred_principal(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Callable[[], Principal]:
+    """The caller's credentials, authenticated when the route calls the result: for routes that
+    time authentication or answer its errors themselves (documented like CurrentPrincipal)."""
+    return lambda: current_principal(bearer, api_key)
+
+
+DeferredPrincipal = Annotated[Callable[[], Principal], Depends(deferred_principal)]
 
 
 def require_json_body(request: Request) -> None:

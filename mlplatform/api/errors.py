@@ -89,14 +89,19 @@ def _describe(status: int) -> str:
     }.get(status, "Error")
 
 
-async def _domain_error(_request: Request, exc: errors.MLPlatformError) -> JSONResponse:
+def domain_error_response(exc: errors.MLPlatformError, extra_headers: dict[str, str] | None = None) -> JSONResponse:
+    """The answer to a domain error; routes that add their own headers to errors call it."""
     status = status_for(exc)
-    headers = {}
+    headers = dict(extra_headers or {})
     if isinstance(exc, (errors.RateLimited, errors.ModelUnavailable)):
         headers["Retry-After"] = str(exc.retry_after)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return error_response(status, exc.code, exc.message, exc.details, headers or None)
+
+
+async def _domain_error(_request: Request, exc: errors.MLPlatformError) -> JSONResponse:
+    return domain_error_response(exc)
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

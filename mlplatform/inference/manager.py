@@ -45,12 +45,17 @@ class Manager:
         self.started_at = time.time()
 
     # ---- model files -----------------------------------------------------------------------------
+    def store_path(self, path: str) -> Path:
+        """`path` if it names something inside the model store; checked on every request, also
+        when the model is already loaded, so a path outside the store never gets an answer."""
+        target = Path(os.path.abspath(path))
+        if self.settings.models_dir.resolve() not in target.parents:
+            raise RequestError("bad_request", "model files are only opened inside the model store")
+        return target
+
     def open_model(self, path: str) -> int:
         """A read-only descriptor for a regular file inside the model store (no symlinks)."""
-        store = self.settings.models_dir.resolve()
-        target = Path(os.path.abspath(path))
-        if store not in target.parents:
-            raise RequestError("bad_request", "model files are only opened inside the model store")
+        target = self.store_path(path)
         try:
             fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
         except OSError as exc:
@@ -95,6 +100,7 @@ class Manager:
 
     async def op_predict(self, frame: protocol.Frame) -> list:
         sha, path = _text(frame, "sha256"), _text(frame, "path")
+        self.store_path(path)
         header = {"op": "predict", "sha256": sha, "proba": bool(frame.header.get("proba")),
                   "columns": frame.header.get("columns")}
         parts = protocol.pack_raw(header, frame.descriptors, frame.buffers)
