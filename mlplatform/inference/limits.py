@@ -7,6 +7,31 @@ from dataclasses import dataclass, field
 
 CODES = ("unsafe_model", "not_an_estimator", "unsupported_format", "version_mismatch",
          "load_failed", "resource_limit")
+MAX_REASON_CHARS = 2000  # reasons quote names from the file (globals, attributes): an uploaded
+MAX_DETAIL_CHARS = 500  # file must not grow the reply past the host protocol's header limit
+
+
+def _clip(text: str, limit: int) -> str:
+    text = text.translate(_CONTROL)  # NUL, newlines, escapes: a reason is one printable line
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_CONTROL = {c: "?" for c in [*range(32), 127]}
+
+
+def _plain_details(details: dict | None) -> dict:
+    """Details go to JSON: plain scalars only, strings clipped (anything else named by its type)."""
+    plain = {}
+    for key, value in (details or {}).items():
+        if value is None or type(value) in (bool, int, float):
+            plain[str(key)] = value
+        elif type(value) is str:
+            plain[str(key)] = _clip(value, MAX_DETAIL_CHARS)
+        elif type(value) is dict and all(type(v) is str for v in value.values()):  # version tables
+            plain[str(key)] = {str(k): _clip(v, MAX_DETAIL_CHARS) for k, v in value.items()}
+        else:
+            plain[str(key)] = f"<{type(value).__module__}.{type(value).__qualname__}>"
+    return plain
 
 
 class Rejected(Exception):
@@ -16,10 +41,11 @@ class Rejected(Exception):
     def __init__(self, code: str, reason: str, details: dict | None = None):
         if code not in CODES:
             raise ValueError(f"unknown rejection code {code!r}")
+        reason = _clip(str(reason), MAX_REASON_CHARS)
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
-        self.details = details or {}
+        self.details = _plain_details(details)
 
 
 def unsafe(reason: str, **details) -> Rejected:

@@ -31,6 +31,20 @@ def element_count(shape, what: str) -> int:
     return count
 
 
+def charge(budget, shape, dt: np.dtype, what: str) -> int:
+    """Charge an array to the budget before it is built; returns its element count. Zero-size
+    dtypes and zero-length axes are charged as if one byte / one entry long: an array of 2**40
+    'V0' items or of shape (0, 2**62) costs nothing to build, yet code that loops over, sizes
+    buffers by or iterates such an axis (len(classes_), tolist, np.zeros((n, len(x))))
+    runs out of memory or time at predict."""
+    count = element_count(shape, what)
+    extent = 1
+    for dim in shape:
+        extent *= max(dim, 1)
+    budget.charge_array(max(extent, count) * max(dt.itemsize, 1), what)
+    return count
+
+
 def _canonical(dt: np.dtype) -> np.dtype:
     if dt.names is None:
         return np.dtype(dt.str)
@@ -110,7 +124,7 @@ def reconstruct_call(ctx, entry, func, args):
     if len(args) != 3 or args[0] is not np.ndarray:
         raise unsafe("_reconstruct may only build plain numpy.ndarray objects")
     dt = _dtype_arg(args[2], "_reconstruct")
-    ctx.budget.charge_array(element_count(args[1], "_reconstruct") * dt.itemsize, "_reconstruct")
+    charge(ctx.budget, args[1], dt, "_reconstruct")
     array = func(*args)
     ctx.expect_build(array)
     return array
@@ -125,7 +139,7 @@ def frombuffer_call(ctx, entry, func, args):
     nbytes = element_count(args[2], "_frombuffer") * dt.itemsize
     if nbytes != len(args[0]):
         raise unsafe(f"_frombuffer: buffer holds {len(args[0])} bytes, shape and dtype need {nbytes}")
-    ctx.budget.charge_array(nbytes, "_frombuffer")
+    charge(ctx.budget, args[2], dt, "_frombuffer")
     return func(*args)
 
 
@@ -144,8 +158,7 @@ def mareconstruct_call(ctx, entry, func, args):
     if len(args) != 4 or args[0] is not numpy.ma.MaskedArray or args[1] is not np.ndarray:
         raise unsafe("_mareconstruct may only build numpy.ma.MaskedArray over numpy.ndarray")
     dt = _dtype_arg(args[3], "_mareconstruct")
-    count = element_count(args[2], "_mareconstruct")
-    ctx.budget.charge_array(count * (dt.itemsize + 1), "_mareconstruct")
+    charge(ctx.budget, args[2], np.dtype(f"V{dt.itemsize + 1}"), "_mareconstruct")  # data + mask
     array = func(*args)
     ctx.expect_build(array)
     return array
@@ -153,8 +166,7 @@ def mareconstruct_call(ctx, entry, func, args):
 
 def _array_payload(ctx, shape, dt, payload, what: str) -> int:
     """Check an array's raw payload (bytes, or a list of elements for object dtype)."""
-    count = element_count(shape, what)
-    ctx.budget.charge_array(count * dt.itemsize, what)
+    count = charge(ctx.budget, shape, dt, what)
     if dt.hasobject:
         if type(payload) is not list or len(payload) != count:
             raise unsafe(f"{what}: object array payload must be a list of {count} elements")

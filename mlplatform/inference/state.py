@@ -11,8 +11,11 @@ import numpy as np
 from mlplatform.inference.limits import unsafe
 
 PLAIN_TYPES = (type(None), bool, int, float, str)
+# numpy 2 wraps its Python-level functions (np.mean, np.sum...) in _ArrayFunctionDispatcher
+# objects: neither FunctionType nor builtin, yet callable (describe() names them, the walk
+# refuses any that is not allowlisted, as_value placement applies to them)
 CALLABLE_TYPES = (type, types.FunctionType, types.BuiltinFunctionType, np.ufunc, types.MethodType,
-                  types.BuiltinMethodType)
+                  types.BuiltinMethodType, type(np.mean))
 
 
 def describe(obj) -> str:

@@ -23,6 +23,9 @@ COMPRESSED = (("gzip", jc._GZIP_PREFIX), ("bz2", jc._BZ2_PREFIX), ("xz", jc._XZ_
               ("lzma", jc._LZMA_PREFIX), ("zlib", jc._ZLIB_PREFIX))
 
 
+LZMA_MEMLIMIT = 256 << 20  # decoder memory (dictionary): xz -9 needs 65 MiB; a header may ask for 4 GiB
+
+
 class ZlibReader(io.RawIOBase):
     """joblib's zlib format (a bare zlib stream) with bounded output per read."""
 
@@ -43,6 +46,46 @@ class ZlibReader(io.RawIOBase):
                 buffer[: len(out)] = out
                 return len(out)
         return 0
+
+
+class LzmaReader(io.RawIOBase):
+    """joblib's xz / lzma-alone formats: one stream, bounded output per read, and a cap on the
+    decoder's memory (LZMAFile has none: the dictionary size comes from the file's header and
+    the decoder allocates it up front). Concatenated streams are read like LZMAFile does."""
+
+    def __init__(self, raw, fmt: int):
+        self._raw, self._format = raw, fmt
+        self._decompressor = lzma.LZMADecompressor(format=fmt, memlimit=LZMA_MEMLIMIT)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while True:
+            if self._decompressor.eof:
+                rest = self._decompressor.unused_data or self._raw.read(64 * 1024)
+                if not rest:
+                    return 0
+                self._decompressor = lzma.LZMADecompressor(format=self._format, memlimit=LZMA_MEMLIMIT)
+                self._pending = rest
+            if self._decompressor.needs_input:
+                chunk = self._pending or self._raw.read(64 * 1024)
+                self._pending = b""
+                if not chunk:
+                    raise EOFError("lzma stream ended before its end marker")
+            else:
+                chunk = b""
+            try:
+                out = self._decompressor.decompress(chunk, len(buffer))
+            except lzma.LZMAError as exc:
+                if "limit" in str(exc):
+                    raise over_limit(f"the lzma stream's decoder needs more than {LZMA_MEMLIMIT} bytes of "
+                                     "memory (dictionary size in its header)", limit_bytes=LZMA_MEMLIMIT) from None
+                raise
+            if out:
+                buffer[: len(out)] = out
+                return len(out)
 
 
 class BudgetedReader:
@@ -116,7 +159,8 @@ def open_stream(fileobj, limit: int) -> tuple[str, BudgetedReader]:
     elif kind == "bz2":
         raw = bz2.BZ2File(fileobj, mode="rb")
     else:
-        raw = lzma.LZMAFile(fileobj, mode="rb", format=lzma.FORMAT_XZ if kind == "xz" else lzma.FORMAT_ALONE)
+        raw = io.BufferedReader(LzmaReader(fileobj, lzma.FORMAT_XZ if kind == "xz" else lzma.FORMAT_ALONE),
+                                buffer_size=CHUNK)
     return kind, BudgetedReader(raw, limit)
 
 

@@ -29,6 +29,8 @@ from mlplatform.inference.limits import Rejected, over_limit, unsafe
 from mlplatform.inference.state import check_element, check_state_dict, describe
 
 MAX_LONG_BYTES = 4096
+MAX_GLOBAL_CHARS = 200  # longer than every allowlisted module/name; reasons quote the name
+MAX_VERSION_CHARS = 64
 WRAPPER_KEYS = {"subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"}
 ALLOWED_OPCODES = {
     "FRAME", "STOP", "MARK", "POP", "POP_MARK", "DUP", "NONE", "NEWTRUE", "NEWFALSE", "BININT",
@@ -85,6 +87,9 @@ class SafeUnpickler(NumpyUnpickler):
     def find_class(self, module, name):
         if type(module) is not str or type(name) is not str:
             raise unsafe("global names must be strings")
+        if len(module) > MAX_GLOBAL_CHARS or len(name) > MAX_GLOBAL_CHARS:
+            raise unsafe(f"global name of {len(module)} + {len(name)} characters is not on the allowlist "
+                         f"(longer than any reviewed name): {module[:60]!r}.{name[:60]!r}")
         if "." in name:
             raise unsafe(f"dotted global name '{module}.{name}' is not allowed (it walks attributes)")
         obj = self.allowlist.lookup(module, name)
@@ -146,6 +151,11 @@ class SafeUnpickler(NumpyUnpickler):
             return
         setstate = getattr(cls, "__setstate__", None)
         check_state_dict(cls, state)
+        version = state.get("_sklearn_version", "")
+        if type(version) is not str or len(version) > MAX_VERSION_CHARS:
+            # BaseEstimator.__setstate__ compares it and formats it into InconsistentVersionWarning:
+            # anything but a short str would run repr()/__eq__ of a half-built object mid-load
+            raise unsafe(f"{describe(cls)}._sklearn_version must be a short version string")
         if setstate is None:
             inst.__dict__.update(state)
         elif type(setstate).__name__ == "function":  # a reviewed class's Python-level __setstate__
@@ -159,15 +169,16 @@ class SafeUnpickler(NumpyUnpickler):
             raise unsafe("joblib array wrapper inside an object array stream")
         if type(state) is not dict or not {"subclass", "shape", "order", "dtype"} <= set(state) <= WRAPPER_KEYS:
             raise unsafe("joblib array wrapper state has an unexpected layout")
-        if state["subclass"] is not np.ndarray or state["order"] not in ORDERS:
+        if state["subclass"] is not np.ndarray:
             raise unsafe(f"joblib array of type {describe(state['subclass'])} is not supported")
+        if type(state["order"]) is not str or state["order"] not in ORDERS:
+            raise unsafe("joblib array order must be 'C' or 'F'")
         alignment = state.get("numpy_array_alignment_bytes")
         if not (alignment is None or (type(alignment) is int and alignment == 16)) \
                 or type(state.get("allow_mmap", False)) is not bool:
             raise unsafe("joblib array wrapper alignment/mmap flags are unexpected")
         dtype = ng.check_dtype(state["dtype"], "joblib array")
-        count = ng.element_count(state["shape"], "joblib array")
-        self.budget.charge_array(count * dtype.itemsize, "joblib array")
+        ng.charge(self.budget, state["shape"], dtype, "joblib array")
         if dtype.hasobject:
             return self._nested_object_array(state["shape"])
         wrapper = NumpyArrayWrapper(np.ndarray, state["shape"], state["order"], dtype,

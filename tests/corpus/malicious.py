@@ -249,11 +249,11 @@ def file_writes(marker: Path) -> list[Malicious]:
 def malicious_files(directory: Path, marker: Path, limit: int = 8 << 20) -> list[Malicious]:
     """Every sample; `limit` is the decompressed-size limit the resource samples are sized for."""
     from tests.corpus.forged import forged_files  # these two build on this module
-    from tests.corpus.malicious_limits import joblib_structure, resource_exhaustion
+    from tests.corpus.malicious_limits import joblib_structure, pickle_level, resource_exhaustion
 
     directory.mkdir(parents=True, exist_ok=True)
     return [*forged_files(), *direct_calls(marker), *aliases(marker), *dotted_names(marker), *string_gadgets(marker),
             *exec_by_another_name(marker), *code_objects(marker), *nested(marker, directory),
             *opcode_variants(marker), *state_injection(marker), *deferred_triggers(marker),
-            *joblib_structure(marker), *resource_exhaustion(limit), *file_writes(marker)]
+            *joblib_structure(marker), *resource_exhaustion(limit), *pickle_level(), *file_writes(marker)]
 

@@ -128,3 +128,60 @@ def _wrapper(shape: bytes) -> bytes:
     state = dict_of(subclass=glob("numpy", "ndarray"), shape=shape, order=text("C"), dtype=dtype,
                     allow_mmap=pickle.NEWFALSE, numpy_array_alignment_bytes=integer(16))
     return program(new_object("joblib.numpy_pickle", "NumpyArrayWrapper", state))
+
+
+def _array(shape: tuple[int, ...], code: str, data: bytes) -> bytes:
+    """numpy's own array pickle: _reconstruct, then BUILD (version, shape, dtype, fortran, raw)."""
+    dtype = call("numpy", "dtype", text(code), pickle.NEWFALSE, pickle.NEWTRUE)
+    state = tup(integer(1), tup(*map(integer, shape)), dtype, pickle.NEWFALSE, raw_bytes(data))
+    return call("numpy._core.multiarray", "_reconstruct", glob("numpy", "ndarray"), tup(integer(0)),
+                raw_bytes(b"b")) + state + BUILD
+
+
+def _xz_with_dictionary(data: bytes, dict_byte: int) -> bytes:
+    """An xz file whose LZMA2 filter header asks for a dictionary of (up to) 4 GiB."""
+    import lzma
+
+    out = bytearray(lzma.compress(data, format=lzma.FORMAT_XZ, filters=[{"id": lzma.FILTER_LZMA2,
+                                                                         "dict_size": 1 << 20}]))
+    start = 12  # the block header follows the 12-byte stream header
+    end = start + (out[start] + 1) * 4
+    header = out[start:end]
+    header[header.index(b"\x21\x01") + 2] = dict_byte  # LZMA2 filter id, props size, dictionary byte
+    header[-4:] = struct.pack("<I", zlib.crc32(bytes(header[:-4])))
+    out[start:end] = header
+    return bytes(out)
+
+
+def pickle_level() -> list[Malicious]:
+    """Second review, pickle level: names and lengths that grow the refusal itself, state that runs
+    repr() mid-load, and arrays that cost nothing to build and everything to use."""
+    carrier = "sklearn.linear_model._logistic", "LogisticRegression"
+    import sklearn
+
+    inner = new_object(*carrier, dict_of(_sklearn_version=text(sklearn.__version__)))
+    estimator_as_version = new_object(*carrier, dict_of(_sklearn_version=inner))
+    v0_wrapper = dict_of(subclass=glob("numpy", "ndarray"), shape=tup(integer(1 << 40)), order=text("C"),
+                         dtype=call("numpy", "dtype", text("V0"), pickle.NEWFALSE, pickle.NEWTRUE),
+                         allow_mmap=pickle.NEWFALSE, numpy_array_alignment_bytes=integer(16))
+    return [
+        # the refusal quoted the whole name: a multi-megabyte reason overflowed the host's reply header
+        Malicious("global_name_megabytes", 8, program(glob("os", "x" * (2 << 20))), "unsafe_model",
+                  "longer than any reviewed name"),
+        # BaseEstimator.__setstate__ formats _sklearn_version into a warning: repr() of a half-built
+        # estimator (get_params on missing attributes) ran mid-load, and the object went into details
+        Malicious("sklearn_version_is_an_estimator", 8, program(estimator_as_version), "unsafe_model",
+                  "_sklearn_version"),
+        Malicious("sklearn_version_deep_list", 12, program(new_object(*carrier, dict_of(
+            _sklearn_version=(EMPTY_LIST + MARK) * 5000 + APPENDS * 5000))), "unsafe_model", "_sklearn_version"),
+        # zero-size items and zero-length axes charged nothing: 2**40 'V0' labels, a (0, 2**62) matrix
+        Malicious("zero_itemsize_huge_array", 12, program(_array((1 << 40,), "V0", b"")), "resource_limit",
+                  "array size"),
+        Malicious("zero_length_axis_huge_array", 12, program(_array((0, 1 << 62), "f8", b"")), "resource_limit",
+                  "array size"),
+        Malicious("zero_itemsize_wrapper", 11, program(new_object("joblib.numpy_pickle", "NumpyArrayWrapper", v0_wrapper)),
+                  "resource_limit", "array size"),
+        # LZMAFile has no memory limit: the decoder allocates the header's dictionary size up front
+        Malicious("xz_huge_dictionary", 12, _xz_with_dictionary(program(EMPTY_LIST), 40), "resource_limit",
+                  "dictionary"),
+    ]
