@@ -34,6 +34,12 @@ class Conflict(MLPlatformError):
     code = "conflict"
 
 
+class Gone(MLPlatformError):
+    """The thing existed and served, and has been retired on purpose (e.g. a version past its sunset)."""
+
+    code = "gone"
+
+
 class InvalidInput(MLPlatformError):
     code = "invalid_input"
 

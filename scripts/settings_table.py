@@ -69,8 +69,19 @@ def markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
+def write_readme(readme: Path) -> None:
+    """Replace the table between the README's settings-table markers."""
+    text = readme.read_text()
+    start, end = "<!-- settings-table:start -->\n", "<!-- settings-table:end -->"
+    head, rest = text.split(start, 1)
+    readme.write_text(head + start + markdown() + end + rest.split(end, 1)[1])
+
+
 if __name__ == "__main__":
     missing = sorted(set(Settings.model_fields) - set(DESCRIPTIONS))
     if missing:
         sys.exit(f"no description for: {', '.join(missing)}")
-    sys.stdout.write(markdown())
+    if sys.argv[1:] == ["--write"]:  # update README.md in place
+        write_readme(Path(__file__).resolve().parent.parent / "README.md")
+    else:
+        sys.stdout.write(markdown())

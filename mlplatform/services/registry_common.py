@@ -161,6 +161,7 @@ def public_versions(s: Session, model: MLModel, rows: list[ModelVersion]) -> lis
             sha256=r.sha256, size_bytes=r.size_bytes, filename=r.filename, format=r.format,
             signature=r.signature, load_seconds=r.load_seconds, memory_bytes=r.memory_bytes,
             aliases=aliases[r.id], created_by=r.created_by, created_at=r.created_at,
+            deprecated_at=r.deprecated_at, sunset_at=r.sunset_at,
         )
         for r in rows
     ]

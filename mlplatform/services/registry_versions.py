@@ -8,6 +8,9 @@ immutable apart from status and description.
 Status rules: `active` and `deprecated` serve, `archived` never does. Any status may change to
 any other (un-archiving is allowed: nothing about the file changed), but a version that an alias
 points at cannot be archived: move or delete the alias first, so an alias never dangles.
+Deprecating records when (callers get a `Deprecation` header) and may set a sunset time (a
+`Sunset` header until then; afterwards the version no longer serves); leaving `deprecated`
+clears both.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
@@ -113,9 +117,11 @@ def update_version(
     *,
     status: VersionStatus | str | None = None,
     description: str | None = None,
+    sunset_at: datetime | None = None,
     owner: str | None = None,
 ) -> VersionPublic:
-    """Change status and/or description; nothing else about a version ever changes."""
+    """Change status (with its sunset time) and/or description; nothing else about a version
+    ever changes."""
     principal.require_scope(Scope.models_write.value)
     new_status = _version_status(status) if status is not None else None
     with db.session() as s:
@@ -126,12 +132,32 @@ def update_version(
         if new_status == VersionStatus.archived and row.status != VersionStatus.archived:
             _refuse_if_aliased(s, model, row)
         if new_status is not None:
-            row.status = new_status
+            _set_status(row, new_status)
+        if sunset_at is not None:
+            row.sunset_at = _sunset(row, sunset_at)
         if description is not None:
             row.description = common.clean_description(description)
         s.add(row)
         s.flush()
         return common.public_versions(s, model, [row])[0]
+
+
+def _set_status(row: ModelVersion, status: VersionStatus) -> None:
+    if status == VersionStatus.deprecated and row.status != VersionStatus.deprecated:
+        row.deprecated_at = utcnow()
+    elif status != VersionStatus.deprecated:
+        row.deprecated_at = row.sunset_at = None
+    row.status = status
+
+
+def _sunset(row: ModelVersion, sunset_at: datetime) -> datetime:
+    if row.status != VersionStatus.deprecated:
+        raise InvalidInput("Only a deprecated version can have a sunset time: deprecate it in the same call",
+                           details={"field": "sunset_at"})
+    if sunset_at.tzinfo is None or sunset_at <= utcnow():
+        raise InvalidInput("The sunset time must be in the future and carry a time zone",
+                           details={"field": "sunset_at"})
+    return sunset_at.astimezone(timezone.utc)
 
 
 def sha_referenced(sha256: str) -> bool:

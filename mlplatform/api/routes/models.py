@@ -184,7 +184,10 @@ def get_version(
     "/{name}/versions/{version}",
     summary="Change a version's status or description",
     description="Versions are otherwise immutable. `active` and `deprecated` serve, `archived` never "
-    "does; a version an alias points at cannot be archived (409 `version_has_aliases`).",
+    "does; a version an alias points at cannot be archived (409 `version_has_aliases`). Deprecating "
+    "records the time (predictions then carry `Deprecation: @<unix time>`); `sunset_at` (deprecated "
+    "versions only, in the future) adds a `Sunset` header, and after that time the version answers "
+    "410 `version_sunset`. Leaving `deprecated` clears both.",
     responses=documented(400, 401, 403, 404, 409, 415, 422),
     dependencies=JSON_BODY,
 )
@@ -192,7 +195,8 @@ def update_version(
     name: str, version: VersionNumber, body: VersionUpdate, principal: CurrentPrincipal, owner: Owner = None
 ) -> VersionPublic:
     return registry.update_version(
-        principal, name, version, status=body.status, description=body.description, owner=owner
+        principal, name, version, status=body.status, description=body.description,
+        sunset_at=body.sunset_at, owner=owner,
     )
 
 
