@@ -32,17 +32,28 @@ def _column(values) -> np.ndarray:
 class Batch:
     columns: list[str]
     values: list[np.ndarray]
+    # all-float64 input held as one (rows, columns) C-order array, `values` being views of its
+    # columns: it crosses to the model host as one buffer and is the model's 2-D input as it is
+    block: np.ndarray | None = field(default=None, repr=False, compare=False)
     # name -> position: wide batches (100k+ columns) are looked up by name once per column
     _index: dict[str, int] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self):
         self.columns = [str(c) for c in self.columns]
-        self.values = [_column(v) for v in self.values]
+        if self.block is None:
+            self.values = [_column(v) for v in self.values]
         self._index = {c: i for i, c in enumerate(self.columns)}
         if len(self.columns) != len(self.values) or len(self._index) != len(self.columns):
             raise ValueError("a batch needs one array per distinct column name")
         if len({len(v) for v in self.values}) > 1:
             raise ValueError("batch columns must have equal lengths")
+
+    @classmethod
+    def from_block(cls, columns: list[str], block) -> "Batch":
+        block = np.ascontiguousarray(block, dtype=np.float64)
+        if block.ndim != 2 or block.shape[1] != len(columns):
+            raise ValueError("a block needs one column per name")
+        return cls(columns, list(block.T), block=block)
 
     @classmethod
     def from_input(cls, X) -> "Batch":

@@ -1,7 +1,9 @@
 """HostClient: the blocking client of the model host manager (web workers, RQ workers, services).
 
-One unix-socket connection per call (cheap, and nothing to share between threads). Only plain
-data crosses: JSON headers and raw numeric/str arrays (protocol.py); nothing here unpickles.
+Each thread keeps one unix-socket connection to the manager and reuses it call after call
+(connecting costs more than a small prediction); a connection that failed or timed out is dropped,
+and a call that finds its kept connection closed by the manager (restarted) is sent once more on
+a new one: every op is safe to repeat. Only plain data crosses: JSON headers and raw numeric/str arrays (protocol.py); nothing here unpickles.
 Errors map to domain errors: refusals and limits to ModelRejected(code=...), a crashed or
 unreachable host service to ModelUnavailable, a model that cannot predict on the given input to
 InvalidInput.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import socket
+import threading
 from pathlib import Path
 
 from mlplatform.config import Settings
@@ -30,6 +33,7 @@ class HostClient:
         self.socket_path = Path(socket_path)
         self.load_timeout = load_timeout
         self.call_timeout = call_timeout
+        self._local = threading.local()
 
     def inspect(self, path: Path) -> dict:
         """The upload gate: a fresh sandboxed host loads the file, describes it and predicts on a
@@ -63,20 +67,53 @@ class HostClient:
 
     def _call(self, header: dict, timeout: float, batch: Batch | None = None) -> tuple[dict, dict]:
         parts = protocol.batch_parts(header, batch) if batch is not None else protocol.pack(header)
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(timeout)
-                sock.connect(str(self.socket_path))
-                protocol.send(sock, parts)
-                frame = protocol.recv(sock)
-        except (OSError, EOFError) as exc:  # socket.timeout is an OSError
-            raise ModelUnavailable(f"the model host service is not reachable: {exc}", retry_after=2) from None
-        except protocol.ProtocolError as exc:
-            raise ModelUnavailable(f"the model host service answered badly: {exc}") from None
+        frame = self._exchange(parts, timeout)
         reply = {k: v for k, v in frame.header.items() if k not in ("buffers", "outputs")}
         if not reply.get("ok"):
             raise _domain_error(reply.get("error") or {})
         return reply, protocol.result_from(frame)
+
+    def _exchange(self, parts: list, timeout: float) -> protocol.Frame:
+        while True:
+            sock, reused = self._connection(timeout)
+            try:
+                sock.settimeout(timeout)
+                protocol.send(sock, parts)
+                return protocol.recv(sock)
+            except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
+                self._drop()
+                if not reused:  # a fresh connection failing is the service's fault, not a stale socket
+                    raise _unreachable(exc) from None
+            except OSError as exc:  # socket.timeout included: the reply may still come, so drop
+                self._drop()
+                raise _unreachable(exc) from None
+            except protocol.ProtocolError as exc:
+                self._drop()
+                raise ModelUnavailable(f"the model host service answered badly: {exc}") from None
+
+    def _connection(self, timeout: float) -> tuple[socket.socket, bool]:
+        sock = getattr(self._local, "sock", None)
+        if sock is not None:
+            return sock, True
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(str(self.socket_path))
+        except OSError as exc:
+            sock.close()
+            raise _unreachable(exc) from None
+        self._local.sock = sock
+        return sock, False
+
+    def _drop(self) -> None:
+        sock = getattr(self._local, "sock", None)
+        self._local.sock = None
+        if sock is not None:
+            sock.close()
+
+
+def _unreachable(exc: Exception) -> ModelUnavailable:
+    return ModelUnavailable(f"the model host service is not reachable: {exc}", retry_after=2)
 
 
 def _domain_error(error: dict) -> Exception:

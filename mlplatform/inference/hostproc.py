@@ -1,9 +1,16 @@
-"""The manager's handle on one model host process: spawn, call (one at a time), stop.
+"""The manager's handle on one model host process: spawn, call, stop.
 
 A host is spawned with a minimal environment (no database or Redis URL, no MLPLATFORM_* setting,
 no secret), in a new session, with its own private temp dir, and one end of a socketpair as its
 only channel. It locks itself down before it says "ready" (host.main). A call that times out
 kills the host; a host that dies answers EOF and its exit status says how (signal name).
+
+Calls are pipelined: a request is written as soon as it comes (frames never interleave) and the
+host, which serves one request at a time, finds the next one waiting when it answers, so it is
+never idle between requests while the manager schedules. Replies come back in request order. A
+call's time limit runs from when the host starts on it (the previous reply arrived). When the
+host dies or is killed, the call it was working on fails with the reason; the calls queued
+behind it fail with `Requeue`: they never ran, so the slot sends them to the replacement host.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import socket
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from mlplatform.config import PROJECT_ROOT, Settings
 from mlplatform.inference import protocol, sandbox
@@ -33,6 +41,10 @@ BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
         "from mlplatform.inference.host import main; sys.exit(main(sys.argv[2]))")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 CPU_LIMIT_SIGNALS = (signal.SIGPROF, signal.SIGXCPU)  # sandbox.CpuKiller, kernel RLIMIT_CPU
+
+
+class Requeue(Exception):
+    """The host went away before it started on this call: send it again to the next host."""
 
 
 class HostFailed(Exception):
@@ -100,6 +112,10 @@ class HostProcess:
     busy: str | None = None
     calls: int = 0
     log_task: asyncio.Task | None = None
+    # calls written and not yet answered, oldest first: (reply future, op, time limit)
+    waiting: deque = field(default_factory=deque)
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    reader: asyncio.Task | None = None
 
     @property
     def pid(self) -> int:
@@ -144,20 +160,51 @@ class HostProcess:
                                             "rss_bytes": frame.header.get("rss_bytes")})
 
     async def call(self, parts: list, fds: list[int], timeout: float, op: str) -> protocol.Frame:
-        """One request and its reply. Callers serialise calls per host (HostSlot's lock)."""
-        self.busy, self.calls = op, self.calls + 1
-        try:
-            await protocol.sock_send(self.sock, parts, fds)
-            return await asyncio.wait_for(protocol.sock_recv(self.sock), timeout)
-        except asyncio.TimeoutError:
-            await self.kill()
-            log.warning("model host timed out", extra={"host": self.host_id, "pid": self.pid, "op": op})
-            raise HostFailed("resource_limit", f"the {op} call took longer than {timeout:g} s; its model host "
-                             "was stopped", {"timeout_seconds": timeout}) from None
-        except (EOFError, ConnectionError, protocol.ProtocolError) as exc:
-            raise await self._crashed(op, exc) from None
-        finally:
-            self.busy = None
+        """One request and its reply (HostFailed, or Requeue for a call the host never began)."""
+        self.calls += 1
+        reply = asyncio.get_running_loop().create_future()
+        async with self.send_lock:
+            if not self.alive:
+                raise Requeue()
+            self.waiting.append((reply, op, timeout))
+            try:
+                await protocol.sock_send(self.sock, parts, fds)
+            except (ConnectionError, OSError):
+                pass  # the reader sees the host gone and answers every waiting call
+            if self.reader is None or self.reader.done():
+                self.reader = asyncio.get_running_loop().create_task(self._read_replies())
+        return await reply
+
+    @property
+    def idle(self) -> bool:
+        return not self.waiting
+
+    async def _read_replies(self) -> None:
+        while self.waiting:
+            reply, op, timeout = self.waiting[0]
+            self.busy = op
+            try:
+                frame = await asyncio.wait_for(protocol.sock_recv(self.sock), timeout)
+            except asyncio.TimeoutError:
+                await self.kill()
+                log.warning("model host timed out", extra={"host": self.host_id, "pid": self.pid, "op": op})
+                failure = HostFailed("resource_limit", f"the {op} call took longer than {timeout:g} s; its "
+                                     "model host was stopped", {"timeout_seconds": timeout})
+                return self._fail_waiting(failure)
+            except (EOFError, OSError, protocol.ProtocolError) as exc:
+                return self._fail_waiting(await self._crashed(op, exc))
+            finally:
+                self.busy = None
+            self.waiting.popleft()
+            if not reply.done():
+                reply.set_result(frame)
+
+    def _fail_waiting(self, failure: HostFailed) -> None:
+        """The call the host was on gets the failure; the ones behind it are requeued."""
+        for index, (reply, _op, _timeout) in enumerate(self.waiting):
+            if not reply.done():
+                reply.set_exception(failure if index == 0 else Requeue())
+        self.waiting.clear()
 
     async def _crashed(self, op: str, exc: Exception) -> HostFailed:
         try:

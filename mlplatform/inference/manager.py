@@ -41,6 +41,7 @@ class Manager:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.pool = Pool(settings)
+        self.store_root = settings.models_dir.resolve()  # resolved once: it is asked on every request
         self.server: asyncio.base_events.Server | None = None
         self.started_at = time.time()
 
@@ -49,7 +50,7 @@ class Manager:
         """`path` if it names something inside the model store; checked on every request, also
         when the model is already loaded, so a path outside the store never gets an answer."""
         target = Path(os.path.abspath(path))
-        if self.settings.models_dir.resolve() not in target.parents:
+        if self.store_root not in target.parents:
             raise RequestError("bad_request", "model files are only opened inside the model store")
         return target
 
@@ -102,7 +103,7 @@ class Manager:
         sha, path = _text(frame, "sha256"), _text(frame, "path")
         self.store_path(path)
         header = {"op": "predict", "sha256": sha, "proba": bool(frame.header.get("proba")),
-                  "columns": frame.header.get("columns")}
+                  "columns": frame.header.get("columns"), "block": frame.header.get("block") is True}
         parts = protocol.pack_raw(header, frame.descriptors, frame.buffers)
         slot = self.pool.route(sha)
         try:
@@ -115,9 +116,17 @@ class Manager:
         return protocol.pack_raw({**_public(reply.header), "host": slot.slot_id}, reply.descriptors, reply.buffers)
 
     async def _predict_on(self, slot: HostSlot, sha: str, path: str, parts: list) -> protocol.Frame:
-        fd = None if sha in slot.loaded else await self.verified_fd(sha, path)
-        timeout = self.settings.host_call_timeout_seconds + (self.settings.host_load_timeout_seconds if fd else 0)
-        return await self._call(slot, "predict", parts, fd, timeout)
+        """Calls behind one that carries the file need not carry it: the host answers in order,
+        so it has loaded the model by then (or they answer not_loaded and come back with it)."""
+        if sha in slot.loaded or sha in slot.loading:
+            return await self._call(slot, "predict", parts, None, self.settings.host_call_timeout_seconds)
+        slot.loading.add(sha)
+        try:
+            fd = await self.verified_fd(sha, path)
+            timeout = self.settings.host_call_timeout_seconds + self.settings.host_load_timeout_seconds
+            return await self._call(slot, "predict", parts, fd, timeout)
+        finally:
+            slot.loading.discard(sha)
 
     async def op_load(self, frame: protocol.Frame) -> list:
         sha = _text(frame, "sha256")

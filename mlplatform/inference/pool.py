@@ -1,5 +1,5 @@
-"""The manager's hosts: pool slots (one long-lived host each, replaced when it dies, one request
-at a time), routing of models to slots by sha256, and the fresh spare host for upload gates."""
+"""The manager's hosts: pool slots (one long-lived host each, replaced when it dies, requests
+pipelined to it), routing of models to slots by sha256, and the fresh spare host for upload gates."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import time
 
 from mlplatform.config import Settings
 from mlplatform.inference import protocol
-from mlplatform.inference.hostproc import HostFailed, HostProcess
+from mlplatform.inference.hostproc import HostFailed, HostProcess, Requeue
 
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_SECONDS = 5
+REQUEUES = 2  # a call queued behind calls that killed their hosts is sent again this often
 STATUS_TIMEOUT_SECONDS = 5
 STOP_WAIT_SECONDS = 30
 STATUS_FIELDS = ("models", "rss_bytes", "vm_bytes", "loads", "memory_budget_bytes", "sandbox")
@@ -26,9 +27,10 @@ class HostSlot:
 
     def __init__(self, pool: Pool, index: int):
         self.pool, self.index = pool, index
-        self.lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # held while the host is (re)started
         self.host: HostProcess | None = None
         self.loaded: list[str] = []
+        self.loading: set[str] = set()  # models a call in flight carries the file of
         self.memory_bytes = 0
         self.queued = 0
         self.restarts = 0
@@ -58,20 +60,32 @@ class HostSlot:
 
     async def call(self, op: str, parts: list, fds: list[int], timeout: float) -> protocol.Frame:
         self.queued += 1
-        async with self.lock:
+        try:
+            for attempt in range(REQUEUES + 1):
+                async with self.lock:
+                    host = await self.ensure_host()
+                try:
+                    frame = await host.call(parts, fds, timeout, op)
+                except Requeue:
+                    if attempt == REQUEUES:
+                        raise HostFailed("unavailable", f"model host {self.slot_id} keeps failing") from None
+                    continue
+                except HostFailed:
+                    self._lost(host)
+                    raise
+                self.loaded = list(frame.header.get("loaded", self.loaded))
+                self.memory_bytes = frame.header.get("memory_bytes", self.memory_bytes)
+                return frame
+        finally:
             self.queued -= 1
-            host = await self.ensure_host()
-            try:
-                frame = await host.call(parts, fds, timeout, op)
-            except HostFailed:
-                self.host, self.loaded, self.memory_bytes = None, [], 0
-                self.restarts += 1
-                self.pool.forget_slot(self)
-                self.pool.background(self.replace())  # ready for the next call
-                raise
-            self.loaded = list(frame.header.get("loaded", self.loaded))
-            self.memory_bytes = frame.header.get("memory_bytes", self.memory_bytes)
-            return frame
+
+    def _lost(self, host: HostProcess) -> None:
+        if self.host is not host:
+            return  # already replaced
+        self.host, self.loaded, self.memory_bytes = None, [], 0
+        self.restarts += 1
+        self.pool.forget_slot(self)
+        self.pool.background(self.replace())  # ready for the next call
 
     async def replace(self) -> None:
         async with self.lock:
@@ -87,23 +101,16 @@ class HostSlot:
                  "memory_bytes": self.memory_bytes,
                  "state": "ready" if host and host.alive else "failed" if self.last_failure else "starting",
                  "error": self.last_failure[1] if self.last_failure else None}
-        if host and host.alive and not self.lock.locked():  # a busy host is reported as last seen
+        if host and host.alive and host.idle:  # a busy host is reported as last seen
             try:
-                entry.update(await self._host_status(host))
+                frame = await host.call(protocol.pack({"op": "status"}), [], STATUS_TIMEOUT_SECONDS, "status")
+                entry.update({k: frame.header[k] for k in STATUS_FIELDS if k in frame.header})
+            except Requeue:
+                entry["state"] = "starting"
             except HostFailed as exc:
+                self._lost(host)
                 entry["state"] = f"failed: {exc.message}"
         return entry
-
-    async def _host_status(self, host: HostProcess) -> dict:
-        try:
-            await asyncio.wait_for(self.lock.acquire(), 0.5)
-        except asyncio.TimeoutError:
-            return {}
-        try:
-            frame = await host.call(protocol.pack({"op": "status"}), [], STATUS_TIMEOUT_SECONDS, "status")
-        finally:
-            self.lock.release()
-        return {k: frame.header[k] for k in STATUS_FIELDS if k in frame.header}
 
 
 class Pool:
@@ -154,7 +161,7 @@ class Pool:
                 return slot
         if sha in self.pending:
             return self.pending[sha]
-        slot = min(self.slots, key=lambda s: (s.memory_bytes, len(s.loaded), s.queued + s.lock.locked()))
+        slot = min(self.slots, key=lambda s: (s.memory_bytes, len(s.loaded), s.queued))
         self.pending[sha] = slot
         return slot
 

@@ -37,6 +37,7 @@ NUMERIC_DTYPES = frozenset(np.dtype(c).str for c in "?bBhHiIlLqQefd")  # bool, i
 STRINGS = "str"  # dtype label of an object array of str|None
 _UNICODE = re.compile(r"<U([0-9]{1,6})")
 _PREFIX = struct.Struct(">I")
+_IOV_MAX = 1024
 
 
 class ProtocolError(Exception):
@@ -173,9 +174,19 @@ def send(sock: socket.socket, parts: list, fds: Sequence[int] = ()) -> None:
     if fds:
         sent = socket.send_fds(sock, [first], list(fds))  # fds ride on the frame's first bytes
         first = first[sent:]
-    sock.sendall(first)
-    for part in rest:
-        sock.sendall(part)
+    _send_gathered(sock, [memoryview(p).cast("B") for p in (first, *rest) if len(p)])
+
+
+def _send_gathered(sock: socket.socket, views: list[memoryview]) -> None:
+    """sendmsg with every part at once (one system call for a small frame), resumed after a
+    partial send; at most IOV_MAX parts per call."""
+    while views:
+        sent = sock.sendmsg(views[:_IOV_MAX])
+        while views and sent >= len(views[0]):
+            sent -= len(views[0])
+            views.pop(0)
+        if views and sent:
+            views[0] = views[0][sent:]
 
 
 def _recv_exactly(sock: socket.socket, n: int, fds: list[int] | None = None) -> bytearray:
@@ -273,17 +284,30 @@ async def sock_recv(sock: socket.socket, *, max_frame: int = MAX_FRAME_BYTES) ->
 # ---- messages ------------------------------------------------------------------------------------
 
 def batch_parts(header: dict, batch: Batch) -> list:
+    if batch.block is not None:  # one buffer instead of one per column
+        return pack({**header, "columns": list(batch.columns), "block": True}, [batch.block])
     return pack({**header, "columns": list(batch.columns)}, batch.values)
 
 
 def batch_from(frame: Frame) -> Batch:
     columns = frame.header.get("columns")
     arrays = frame.arrays()
+    if frame.header.get("block") is True:
+        return _block_batch(columns, arrays)
     if not isinstance(columns, list) or len(columns) != len(arrays) or not all(isinstance(c, str) for c in columns):
         raise ProtocolError("a batch needs one column name per buffer")
     if any(a.ndim != 1 for a in arrays) or len({len(a) for a in arrays}) > 1:
         raise ProtocolError("batch columns must be 1-D and of equal length")
     return Batch(columns=columns, values=arrays)
+
+
+def _block_batch(columns, arrays: list[np.ndarray]) -> Batch:
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise ProtocolError("a block batch needs its column names")
+    if len(arrays) != 1 or arrays[0].ndim != 2 or arrays[0].dtype != np.float64 \
+            or arrays[0].shape[1] != len(columns):
+        raise ProtocolError("a block batch is one 2-D float64 buffer with a column per name")
+    return Batch.from_block(columns, arrays[0])
 
 
 def result_parts(header: dict, outputs: dict) -> list:

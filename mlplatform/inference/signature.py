@@ -171,6 +171,12 @@ def model_input(signature: dict, batch: Batch):
     """The input the model was fitted on: a DataFrame, a 2-D array or a list of texts. Numeric
     input is laid out as numpy/pandas hold a row-major input, so results match bit for bit."""
     names = input_names(signature)
+    if batch.block is not None and batch.columns == names and signature["input_kind"] != "text":
+        if signature["input_kind"] == "dataframe":
+            import pandas as pd
+
+            return pd.DataFrame(batch.block, columns=names, copy=False)
+        return batch.block
     arrays = _in_order(batch, names)
     if signature["input_kind"] == "text":
         return [v if isinstance(v, str) else "" for v in arrays[0]]
