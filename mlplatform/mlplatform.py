@@ -4,6 +4,7 @@ import reflex as rx
 
 from mlplatform.api.app import create_api
 from mlplatform.config import get_settings
+from mlplatform.services import prediction_log
 from mlplatform.ui.app import add_pages
 
 app = rx.App(
@@ -12,3 +13,6 @@ app = rx.App(
     stylesheets=["/styles.css"],
 )
 add_pages(app)
+# a web worker stopping (SIGTERM) writes its queued prediction log rows first; the FastAPI app's
+# own lifespan never runs here, because Reflex mounts it inside its own Starlette app
+app.register_lifespan_task(prediction_log.flushed_at_shutdown)

@@ -8,7 +8,7 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, BigInteger, Column, DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -232,6 +232,10 @@ class ModelVersion(SQLModel, table=True):
     memory_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     created_by: uuid.UUID = Field(foreign_key="users.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(False))
+    # set while the version is deprecated: callers get Deprecation (and Sunset) headers, and
+    # after sunset_at (when the owner set one) the version stops serving
+    deprecated_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
+    sunset_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
 
 
 class ModelAlias(SQLModel, table=True):
@@ -315,6 +319,8 @@ class VersionPublic(BaseModel):
     aliases: list[str]
     created_by: uuid.UUID
     created_at: datetime
+    deprecated_at: datetime | None = None
+    sunset_at: datetime | None = None
 
 
 class VersionList(BaseModel):
@@ -325,12 +331,15 @@ class VersionList(BaseModel):
 
 
 class VersionUpdate(BaseModel):
-    """Versions are immutable apart from these two fields."""
+    """Versions are immutable apart from status (with its sunset date) and description."""
 
     model_config = ConfigDict(extra="forbid")
 
     status: VersionStatus | None = None
     description: str | None = PydanticField(default=None, max_length=MAX_DESCRIPTION)
+    sunset_at: datetime | None = PydanticField(
+        default=None, description="Deprecated versions only: when the version stops serving (a future "
+        "time with a time zone). Callers see it in the `Sunset` header until then; 410 afterwards.")
 
 
 class AliasSet(BaseModel):
@@ -347,3 +356,39 @@ class AliasPublic(BaseModel):
     previous_version: int | None  # where it pointed before its last move (a rollback goes there)
     updated_at: datetime
     updated_by: uuid.UUID
+
+
+# --- prediction log -----------------------------------------------------------------------------
+
+MAX_LOGGED_NAME = 200  # a model name as asked (anything a caller typed); real names are <= 64
+
+
+class PredictionLog(SQLModel, table=True):
+    """One prediction call, whatever its outcome (answers, refusals, errors). Append-only and
+    high-volume: an integer key (BIGINT on PostgreSQL; SQLite only autoincrements INTEGER) and no
+    foreign keys, so bulk inserts check nothing and rows outlive what they name. Written in
+    batches off the request path (services/prediction_log.py)."""
+
+    __tablename__ = "prediction_logs"
+    # time-range scans (analytics) and one model's calls over time
+    __table_args__ = (Index("ix_prediction_logs_model_id_at", "model_id", "at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    at: datetime = Field(sa_column=_utc_column(False, index=True))  # when the call arrived
+    source: str = Field(max_length=8)  # rest, oip or ui
+    model_name: str = Field(max_length=MAX_LOGGED_NAME)
+    model_id: uuid.UUID | None = None
+    version_id: uuid.UUID | None = None
+    version: int | None = None
+    user_id: uuid.UUID | None = None  # null when the credentials were refused
+    api_key_id: uuid.UUID | None = None
+    status: str = Field(max_length=64)  # "ok", or the error's code (rate_limited, invalid_input, ...)
+    error_kind: str | None = Field(default=None, max_length=8)  # null, "client" or "server"
+    cached: bool = False
+    model_ms: float = 0.0  # time in the model host (0 for cache hits and refusals)
+    total_ms: float = 0.0
+    n_rows: int | None = None
+    # per the prediction_log_payload setting: null, "sha256:<hex>", or the (capped) text
+    input_payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    output_payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
