@@ -1,6 +1,7 @@
 import pytest
 
-OPERATIONS_WITHOUT_ERRORS = {("get", "/health"), ("get", "/health/ready"), ("get", "/metrics")}
+OPERATIONS_WITHOUT_ERRORS = {("get", "/health"), ("get", "/health/ready"), ("get", "/metrics"),
+                             ("get", "/v2/health/live"), ("get", "/v2/health/ready"), ("get", "/v2")}
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
 
