@@ -1,5 +1,6 @@
 """The model page: header, versions, aliases (promote, set, roll back), lifecycle actions, and the
-selected version's signature. Every change goes through a confirmation."""
+selected version's signature. Every change goes through a confirmation. A second tab tests the
+model in the browser (models_test.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from mlplatform.ui.pages.models_detail_dialogs import dialogs
 from mlplatform.ui.pages.models_detail_state import ModelDetailState as S
 from mlplatform.ui.pages.models_detail_state import AliasRow, VersionRow
 from mlplatform.ui.pages.models_signature import signature_view
+from mlplatform.ui.pages.models_test import predict_tab
 from mlplatform.ui.state import SessionState
 
 
@@ -161,6 +163,18 @@ def _versions() -> rx.Component:
     )
 
 
+def _tabs() -> rx.Component:
+    return rx.tabs.root(
+        rx.tabs.list(rx.tabs.trigger("Versions", value="versions", id="versions-tab"),
+                     rx.tabs.trigger("Test", value="test", id="test-tab")),
+        rx.tabs.content(rx.vstack(_aliases(), _versions(), rx.cond(S.selected > 0, signature_view()),
+                                  spacing="4", width="100%", padding_top="1em"), value="versions"),
+        rx.tabs.content(predict_tab(), value="test"),
+        default_value="versions",
+        width="100%",
+    )
+
+
 def model_page() -> rx.Component:
     return shell(
         "Models",
@@ -171,8 +185,7 @@ def model_page() -> rx.Component:
             rx.callout(S.missing, icon="circle-alert", color_scheme="orange", id="model-missing"),
             rx.cond(
                 S.model.contains("name"),
-                rx.vstack(_header(), _aliases(), _versions(),
-                          rx.cond(S.selected > 0, signature_view()), spacing="4", width="100%"),
+                rx.vstack(_header(), _tabs(), spacing="4", width="100%"),
                 rx.center(rx.spinner(size="3"), height="30vh"),
             ),
         ),
