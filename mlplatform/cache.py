@@ -118,15 +118,32 @@ def _charge_script() -> Script:
 
 
 def charge_windows(
-    keys: list[str], limits: list[int], window_seconds: int
-) -> tuple[bool, list[tuple[int, int]]]:
+    keys: list[str], limits: list[int], window_seconds: int, *, also_get: str | None = None
+) -> tuple[bool, list[tuple[int, int]], bytes | None]:
     """Charge one request to every window in one round trip, unless one of them is full.
-    Returns (refused, [(count, ms until the window ends) per key]). Raises redis.RedisError.
-    In Redis Cluster all keys must share a hash slot (give them one `{hash tag}`)."""
+    Returns (refused, [(count, ms until the window ends) per key], the value at `also_get`):
+    `also_get` (a prediction cache key) is read in the same round trip, pipelined (it is not in
+    the script: it may live in another Redis Cluster slot). Raises redis.RedisError.
+    In Redis Cluster all `keys` must share a hash slot (give them one `{hash tag}`)."""
+    script = _charge_script()
     args = [window_seconds * 1000, *limits]
-    reply = _charge_script()(keys=keys, args=args, client=get_redis())
+    try:
+        reply, fetched = _charge_and_get(script.sha, keys, args, also_get)
+    except redis.exceptions.NoScriptError:  # a restarted or flushed Redis: load it once, retry
+        get_redis().script_load(_CHARGE_WINDOWS)
+        reply, fetched = _charge_and_get(script.sha, keys, args, also_get)
     pairs = [(int(reply[i]), int(reply[i + 1])) for i in range(1, len(reply), 2)]
-    return bool(reply[0]), pairs
+    return bool(reply[0]), pairs, fetched
+
+
+def _charge_and_get(sha: str, keys: list[str], args: list, also_get: str | None) -> tuple[list, bytes | None]:
+    if also_get is None:
+        return get_redis().evalsha(sha, len(keys), *keys, *args), None
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.evalsha(sha, len(keys), *keys, *args)
+    pipe.get(also_get)
+    reply, fetched = pipe.execute()
+    return reply, fetched
 
 
 def denylist_add(token_id: str, ttl_seconds: int) -> None:

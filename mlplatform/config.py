@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=0.5, ge=0, le=1)
     """How long a process caches API-key and account lookups (0-1 s): the longest a revoked key or deactivated account still works"""
 
+    registry_cache_seconds: float = Field(default=0.5, ge=0, le=1)
+    """How long a process caches which version serves a model (0-1 s): the longest a promotion, deprecation or archive elsewhere takes to reach every web worker"""
+
     login_max_failures_per_account: int = Field(default=5, ge=1)
     """Failed sign-ins for one account within the window before answering 429 with `Retry-After`"""
     login_max_failures_per_ip: int = Field(default=20, ge=1)
@@ -108,6 +111,16 @@ class Settings(BaseSettings):
     """When Redis cannot be reached, serve predictions without rate limiting (`true`) or refuse them with 503 (`false`)"""
     prediction_cache_ttl_seconds: int = Field(default=3600, ge=0)
     """How long a prediction stays cached in Redis unless its model sets its own; 0 turns the cache off"""
+    prediction_log_payload: Literal["off", "hashes", "full"] = "hashes"
+    """What the prediction log keeps of each call's input and output: `off` (nothing), `hashes` (`sha256:<hex>` of the body and of the answer) or `full` (the text, capped)"""
+    prediction_log_max_payload_bytes: int = Field(default=65_536, ge=256)
+    """With `full` payloads: the most bytes kept of one input or output; longer ones are cut and marked truncated"""
+    prediction_log_flush_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often each process writes its buffered prediction log rows to the database"""
+    prediction_log_batch_rows: int = Field(default=500, ge=1)
+    """Rows per prediction log insert; a full batch is written without waiting for the flush interval"""
+    prediction_log_queue_rows: int = Field(default=100_000, ge=1)
+    """Prediction log rows one process buffers at most (also while the database is down); more are dropped and counted"""
 
     @field_validator("var_dir")
     @classmethod

@@ -57,11 +57,13 @@ def schema():
 @pytest.fixture(autouse=True)
 def clean_state(schema):
     yield
+    from mlplatform.services import prediction_log, principals, registry_resolve
+
+    prediction_log.flush()  # rows a test queued must not land in the next test's tables
     support.truncate_all_tables()
     support.flush_redis()
-    from mlplatform.services import principals
-
     principals.forget_cached()
+    registry_resolve.forget_resolved()  # truncating bypasses the ORM events that clear it
 
 
 @pytest.fixture

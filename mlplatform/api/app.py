@@ -9,10 +9,10 @@ from starlette.routing import Match
 from mlplatform import logs
 from mlplatform.api import errors
 from mlplatform.api.middleware import BodyLimitMiddleware, EdgeMiddleware
-from mlplatform.api.routes import api_keys, auth, browser_session, health, models, predict, users
+from mlplatform.api.routes import api_keys, auth, browser_session, health, models, oip, predict, users
 from mlplatform.config import Settings
 from mlplatform.errors import NotFound
-from mlplatform.services import predictions
+from mlplatform.services import prediction_log, predictions
 
 DESCRIPTION = """Upload scikit-learn models and call them over HTTP.
 
@@ -50,9 +50,11 @@ def create_api(settings: Settings) -> FastAPI:
         docs_url="/api/v1/docs",
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
+        lifespan=prediction_log.flushed_at_shutdown,  # when served on its own (in Reflex: mlplatform.py)
     )
     errors.install(api)
-    for module in (health, auth, browser_session, api_keys, users, models, predict):
+    # the prediction routes first: the router tries routes in order, on every request
+    for module in (predict, oip, health, auth, browser_session, api_keys, users, models):
         api.include_router(module.router)
     # last: unknown /api paths answer JSON 404 (or 405), not the UI
     api.add_api_route("/api/{rest:path}", unknown_api_route, methods=_API_METHODS, include_in_schema=False)
@@ -60,7 +62,8 @@ def create_api(settings: Settings) -> FastAPI:
     upload_limit = settings.max_model_bytes + models.MULTIPART_OVERHEAD_BYTES
     uploads = [("POST", models.UPLOAD_PATH, upload_limit), ("POST", "/_upload", upload_limit)]
     # prediction bodies carry up to predict_max_rows rows
-    bigger = [*uploads, ("POST", predict.PREDICT_PATH, predictions.body_limit(settings))]
+    bigger = [*uploads, ("POST", predict.PREDICT_PATH, predictions.body_limit(settings)),
+              ("POST", oip.INFER_PATH, predictions.body_limit(settings))]
     api.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, overrides=bigger)
     api.add_middleware(EdgeMiddleware, hsts=settings.cookie_secure)
     return api

@@ -44,6 +44,27 @@ def deferred_principal(
 
 DeferredPrincipal = Annotated[Callable[[], Principal], Depends(deferred_principal)]
 
+# The OpenAPI security requirement the two schemes above make: for routes that read the
+# credentials with `deferred_from_headers` and so declare it themselves.
+CREDENTIALS_SECURITY = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+
+
+def deferred_from_headers(request: Request) -> Callable[[], Principal]:
+    """`deferred_principal` without FastAPI's dependency solving, which costs the prediction
+    routes a fifth of their time: the same headers, read the same way."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    bearer = credentials.strip() if scheme.lower() == "bearer" else ""
+    api_key = request.headers.get("x-api-key")
+
+    def authenticate() -> Principal:
+        if bearer:
+            return principals.authenticate_bearer(bearer)
+        if api_key:
+            return principals.authenticate_api_key(api_key)
+        raise AuthenticationFailed("Authentication required", code="not_authenticated")
+
+    return authenticate
+
 
 def require_json_body(request: Request) -> None:
     """415 for a body sent with another content type (instead of a confusing 422)."""

@@ -9,6 +9,7 @@ from mlplatform.cache import get_redis
 from mlplatform.config import get_settings
 
 PURGE_EXPIRED_REFRESH_TOKENS = "mlplatform.worker.tasks.purge_expired_refresh_tokens"
+WARM_VERSION = "mlplatform.worker.tasks.warm_version"
 
 
 def enqueue(task: str, *ids: str, **options) -> Job:

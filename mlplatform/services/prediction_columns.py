@@ -60,16 +60,16 @@ def to_batch(table: Table, signature: dict) -> Batch:
     names = [name for name, _ in columns]
     missing_ok = accepts_missing(signature)
     if table.rows is not None and all(f["dtype"] == "float64" for _, f in columns):
-        arrays = _float_block(table, names)
-        if arrays is not None:
-            return Batch(names, arrays)
+        block = _float_block(table, names)
+        if block is not None:
+            return Batch.from_block(names, block)
     sent = dict(zip(table.names, table.column_values()))
     arrays = [_typed(name, feature["dtype"], sent[name], table.text_cells, missing_ok)
               for name, feature in columns]
     return Batch(names, arrays)
 
 
-def _float_block(table: Table, names: list[str]) -> list[np.ndarray] | None:
+def _float_block(table: Table, names: list[str]) -> np.ndarray | None:
     """All-float64 models (the usual wide case): one conversion of the whole body. None when any
     cell needs a closer look (a non-number, a missing or infinite value): the column path then
     accepts it or names it."""
@@ -85,7 +85,7 @@ def _float_block(table: Table, names: list[str]) -> list[np.ndarray] | None:
     if table.names != names:
         position = {n: i for i, n in enumerate(table.names)}
         block = block[:, [position[n] for n in names]]
-    return list(np.asfortranarray(block).T)  # each column contiguous
+    return block
 
 
 def _typed(name: str, dtype: str, values: Sequence, text: bool, missing_ok: bool) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Real-time predictions: one call from an authenticated principal to an answer.
 
 The path (DESIGN.md, "Request path for a real-time prediction"): scope `predict` -> resolve the
-version (explicit number > alias > `production` > latest active) -> rate limit (after resolving,
-because a model may set its own limit) -> parse and validate the body against the version's
-signature -> prediction cache -> the model host that holds the version -> cache store.
+version (explicit number > alias > `production` > latest active; cached per process) -> parse
+and validate the body against the version's signature -> rate limit and prediction cache lookup
+in one Redis round trip (after resolving, because a model may set its own limit; a refused input
+is charged too, so a caller over the limit hears 429 either way) -> the model host that holds the
+version -> cache store.
 
 A Trace records what is known as the call goes (version, deprecation, cache flag, rate-limit
 state, time per phase), so the transport can describe failed calls too.
@@ -22,19 +24,21 @@ Errors the host reports, mapped:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email.message import Message
 
 import numpy as np
 
 from mlplatform.config import Settings, get_settings
-from mlplatform.errors import InvalidInput, ModelRejected, ServiceUnavailable, UnsupportedMediaType
+from mlplatform.errors import InvalidInput, MLPlatformError, ModelRejected, ServiceUnavailable, UnsupportedMediaType
 from mlplatform.inference.batch import Batch
 from mlplatform.inference.client import get_host_client
 from mlplatform.models import Scope, VersionStatus
-from mlplatform.services import prediction_cache, rate_limits, registry
+from mlplatform.services import prediction_cache, prediction_log, rate_limits, registry
 from mlplatform.services.prediction_columns import model_columns, to_batch, unknown_category
 from mlplatform.services.prediction_inputs import Limits, Table, charset_ok, parse_csv, parse_json
 from mlplatform.services.principals import Principal
@@ -59,13 +63,29 @@ def input_limits(settings: Settings) -> Limits:
 
 @dataclass
 class Trace:
-    """What is known about a call so far. Times are milliseconds per phase."""
+    """What is known about a call so far: what the transport answers in headers and what the
+    prediction log records, also for calls that fail. Times are milliseconds per phase."""
 
+    source: str = "rest"  # the transport: "rest", "oip" or "ui"
+    model: str | None = None  # the model name as asked for
+    body: bytes = b""  # the input as sent (the log keeps it, or its hash, when configured to)
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    model_id: uuid.UUID | None = None
+    version_id: uuid.UUID | None = None
     version: int | None = None
     deprecated: bool = False
+    deprecated_at: datetime | None = None
+    sunset_at: datetime | None = None
     cached: bool = False
+    n_rows: int | None = None
     rate_limit: RateLimitState | None = None
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -114,6 +134,10 @@ def input_format(content_type: str | None) -> str:
                                code="unsupported_media_type")
 
 
+# parses a body into the model's columns: (the version's signature, size limits) -> Table
+Parser = Callable[[dict, Limits], Table]
+
+
 def predict(
     principal: Principal,
     name: str,
@@ -125,19 +149,43 @@ def predict(
     owner: str | None = None,
     trace: Trace | None = None,
 ) -> PredictionResult:
-    trace = trace if trace is not None else Trace()
-    principal.require_scope(Scope.predict.value)
+    """A call with an MLflow-style JSON body or CSV (content_type says which)."""
     fmt = input_format(content_type)
+    return predict_with(principal, name, body_parser(body, fmt), version_ref=version_ref, proba=proba,
+                        owner=owner, trace=trace)
+
+
+def predict_with(
+    principal: Principal,
+    name: str,
+    parse: Parser,
+    *,
+    version_ref: str | None = None,
+    proba: bool = False,
+    owner: str | None = None,
+    trace: Trace | None = None,
+) -> PredictionResult:
+    """A call whose body the transport parses (`parse` gets the version's signature)."""
+    trace = trace if trace is not None else Trace()
+    trace.model = trace.model or name
+    trace.user_id, trace.api_key_id = principal.user_id, principal.api_key_id
+    principal.require_scope(Scope.predict.value)
     with trace.timed("resolve"):
         resolved = registry.resolve_version(principal, name, version_ref, owner=owner)
+    trace.model_id, trace.version_id = resolved.model_id, resolved.version_id
     trace.version, trace.deprecated = resolved.version, resolved.status == VersionStatus.deprecated
-    trace.rate_limit = rate_limits.check_predict(principal, resolved.rate_limit_per_minute,
-                                                 model_id=resolved.model_id)
+    trace.deprecated_at, trace.sunset_at = resolved.deprecated_at, resolved.sunset_at
     settings = get_settings()
-    with trace.timed("validate"):
-        batch = validated_batch(body, fmt, resolved.signature, input_limits(settings))
+    try:
+        with trace.timed("validate"):
+            batch = to_batch(parse(resolved.signature, input_limits(settings)), resolved.signature)
+    except MLPlatformError:  # refused input costs quota too, and a caller over the limit hears 429
+        trace.rate_limit = rate_limits.check_predict(principal, resolved.rate_limit_per_minute,
+                                                     model_id=resolved.model_id)
+        raise
+    trace.n_rows = batch.n_rows
     want_proba = bool(proba and resolved.signature.get("methods", {}).get("predict_proba"))
-    outputs = _cached_or_predicted(resolved, batch, want_proba, trace, settings)
+    outputs = _cached_or_predicted(principal, resolved, batch, want_proba, trace, settings)
     probabilities = outputs.get("probabilities") if want_proba else None
     return PredictionResult(
         model=resolved.model, version=resolved.version, predictions=outputs["predictions"],
@@ -147,18 +195,34 @@ def predict(
     )
 
 
-def validated_batch(body: bytes, fmt: str, signature: dict, limits: Limits) -> Batch:
-    """The body as a Batch in the signature's column order and dtypes (InvalidInput otherwise)."""
-    names = [name for name, _ in model_columns(signature)]
-    table: Table = parse_csv(body, names, limits) if fmt == CSV else parse_json(body, names, limits)
-    return to_batch(table, signature)
+def logged(trace: Trace, call: Callable[[], PredictionResult]) -> PredictionResult:
+    """Runs a prediction call and records it in the prediction log, whatever its outcome
+    (the error, if any, is raised on after it is recorded)."""
+    try:
+        result = call()
+    except BaseException as exc:
+        prediction_log.record(trace, error=exc)
+        raise
+    prediction_log.record(trace, result=result)
+    return result
 
 
-def _cached_or_predicted(resolved, batch: Batch, proba: bool, trace: Trace, settings: Settings) -> dict:
+def body_parser(body: bytes, fmt: str) -> Parser:
+    def parse(signature: dict, limits: Limits) -> Table:
+        names = [name for name, _ in model_columns(signature)]
+        return parse_csv(body, names, limits) if fmt == CSV else parse_json(body, names, limits)
+    return parse
+
+
+def _cached_or_predicted(principal: Principal, resolved, batch: Batch, proba: bool, trace: Trace,
+                         settings: Settings) -> dict:
+    """Rate limit and cache lookup share one Redis round trip (timed as `cache`)."""
     ttl = prediction_cache.ttl_for(resolved.cache_ttl_seconds)
     key = prediction_cache.cache_key(resolved.sha256, batch, proba=proba) if ttl > 0 else None
     with trace.timed("cache"):
-        found = prediction_cache.get(key) if key else prediction_cache.count_off()
+        trace.rate_limit, fetched = rate_limits.check_predict_and_fetch(
+            principal, resolved.rate_limit_per_minute, model_id=resolved.model_id, fetch=key)
+        found = prediction_cache.read(key, fetched) if key else prediction_cache.count_off()
     if _usable(found, proba):
         trace.cached = True
         return found

@@ -83,16 +83,26 @@ def check_predict(
     `model_limit` is the model's own limit (None: none). With `model_id` it gets its own window
     per account and model; without it, it can only lower the account's and key's limits for
     this call (their counters are shared with every other model)."""
+    return check_predict_and_fetch(principal, model_limit, model_id=model_id)[0]
+
+
+def check_predict_and_fetch(
+    principal: Principal, model_limit: int | None = None, *, model_id: uuid.UUID | str | None = None,
+    fetch: str | None = None,
+) -> tuple[RateLimitState, bytes | None | redis.RedisError]:
+    """check_predict, and in the same round trip the value stored at `fetch` (a prediction
+    cache key): None when absent, the RedisError when Redis could not be asked (and the limit
+    failed open)."""
     windows = _windows(principal, model_limit, model_id, get_settings().predict_rate_limit_per_minute)
     try:
-        refused, found = cache.charge_windows(
-            [w.key for w in windows], [w.limit for w in windows], WINDOW_SECONDS
+        refused, found, fetched = cache.charge_windows(
+            [w.key for w in windows], [w.limit for w in windows], WINDOW_SECONDS, also_get=fetch
         )
     except redis.RedisError as exc:
-        return _unlimited(windows, exc)
+        return _unlimited(windows, exc), exc
     if refused:
         raise PredictRateLimited(_refusal(windows, found))
-    return _tightest(windows, found)
+    return _tightest(windows, found), fetched
 
 
 def headers(state: RateLimitState) -> dict[str, str]:

@@ -3,20 +3,27 @@
 Setting an alias creates it or moves it in one transaction that holds the model row's lock, so
 readers see the old target or the new one, never neither. An alias never points at an archived
 version. Each alias remembers where it pointed before its last move; rolling back moves it there
-(and a second rollback undoes the first).
+(and a second rollback undoes the first). Once an alias moves, a background job loads its new
+target into a model host, so the first call through the alias finds the model warm.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 
+import redis
 from sqlmodel import Session, col, select
 
-from mlplatform import db
+from mlplatform import artifacts, db
+from mlplatform.config import get_settings
+from mlplatform.inference.client import get_host_client
 from mlplatform.errors import Conflict, InvalidInput, NotFound
 from mlplatform.models import AliasPublic, MLModel, ModelAlias, ModelVersion, Scope, VersionStatus, utcnow
-from mlplatform.services import registry_common as common
+from mlplatform.services import jobs, registry_common as common
 from mlplatform.services.principals import Principal
+
+log = logging.getLogger(__name__)
 
 
 def set_alias(principal: Principal, name: str, alias: str, version: int, *, owner: str | None = None) -> AliasPublic:
@@ -25,7 +32,9 @@ def set_alias(principal: Principal, name: str, alias: str, version: int, *, owne
     _check_alias(alias)
     with db.session() as s:
         model = _locked_live_model(s, principal, name, owner)
-        return _point(s, principal, model, alias, common.find_version(s, model, version))
+        moved = _point(s, principal, model, alias, common.find_version(s, model, version))
+    _warm_later(moved.version_id)
+    return moved
 
 
 def rollback_alias(principal: Principal, name: str, alias: str, *, owner: str | None = None) -> AliasPublic:
@@ -38,7 +47,29 @@ def rollback_alias(principal: Principal, name: str, alias: str, *, owner: str | 
         if row.previous_version_id is None:
             raise Conflict(f"Alias '{alias}' has not been moved yet: nothing to roll back to",
                            code="nothing_to_roll_back")
-        return _point(s, principal, model, alias, s.get(ModelVersion, row.previous_version_id))
+        moved = _point(s, principal, model, alias, s.get(ModelVersion, row.previous_version_id))
+    _warm_later(moved.version_id)
+    return moved
+
+
+def warm_version(version_id: str) -> bool:
+    """Load a version into the model host that will serve it (the job an alias move enqueues).
+    False when the version is gone or archived meanwhile."""
+    with db.session() as s:
+        row = s.get(ModelVersion, uuid.UUID(version_id))
+        if row is None or row.status == VersionStatus.archived:
+            return False
+        sha = row.sha256
+    settings = get_settings()
+    get_host_client(settings).load(sha, artifacts.path_for(sha, settings))
+    return True
+
+
+def _warm_later(version_id: uuid.UUID) -> None:
+    try:
+        jobs.enqueue(jobs.WARM_VERSION, str(version_id))
+    except redis.RedisError as exc:  # warming is an optimisation: the alias has moved regardless
+        log.warning("model not warmed after an alias move (redis unavailable): %s", exc)
 
 
 def _existing_alias(s: Session, model: MLModel, alias: str) -> ModelAlias:

@@ -10,10 +10,16 @@ import os
 import re
 import signal
 import threading
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 
 import joblib
 import numpy as np
 import pytest
+from sqlmodel import select
+
+from mlplatform import db
+from mlplatform.models import ModelVersion
 
 from tests.hosts_support import wait_until
 from tests.inference import host_models
@@ -50,6 +56,38 @@ def assert_headers(r, *, version: int | None, cache: str = "miss", limited: bool
     if limited:
         assert int(r.headers["RateLimit-Limit"]) > 0 and int(r.headers["RateLimit-Remaining"]) >= 0
         assert int(r.headers["RateLimit-Reset"]) >= 1
+
+
+def test_sunset_header_then_410_once_the_sunset_time_passed(client, member, expect_error):
+    h = member.headers
+    upload(client, h)
+    upload(client, h, data=model_bytes("logreg", 1))
+    sunset = datetime.now(timezone.utc) + timedelta(days=30)
+    r = client.patch(f"{MODELS}/iris/versions/1", json={"status": "deprecated", "sunset_at": sunset.isoformat()},
+                     headers=h)
+    assert r.status_code == 200 and r.json()["sunset_at"] and r.json()["deprecated_at"]
+    r = predict(client, h, params={"version": 1})
+    assert r.status_code == 200
+    assert parsedate_to_datetime(r.headers["Sunset"]) == sunset.replace(microsecond=0)
+    with db.session() as s:  # time passes: move the sunset into the past
+        row = s.exec(select(ModelVersion).where(ModelVersion.version == 1)).one()
+        row.sunset_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+        s.add(row)
+    expect_error(predict(client, h, params={"version": 1}), 410, "version_sunset")
+    assert predict(client, h).headers["X-Model-Version"] == "2"
+    r = client.patch(f"{MODELS}/iris/versions/1", json={"status": "active"}, headers=h)
+    assert r.json()["sunset_at"] is None and r.json()["deprecated_at"] is None
+    assert predict(client, h, params={"version": 1}).status_code == 200
+
+
+def test_sunset_needs_a_deprecated_version_and_a_future_time(client, member, expect_error):
+    h = member.headers
+    upload(client, h)
+    future = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    expect_error(client.patch(f"{MODELS}/iris/versions/1", json={"sunset_at": future}, headers=h), 422)
+    past = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+    expect_error(client.patch(f"{MODELS}/iris/versions/1", json={"status": "deprecated", "sunset_at": past},
+                              headers=h), 422)
 
 
 def test_every_body_format_answers_the_same_predictions(client, member):
@@ -141,7 +179,8 @@ def test_versions_by_query_deprecation_and_archived(client, member, expect_error
     assert "Deprecation" not in predict(client, h).headers
     client.patch(f"{MODELS}/iris/versions/2", json={"status": "deprecated"}, headers=h)
     r = predict(client, h)
-    assert r.status_code == 200 and r.headers["Deprecation"] == "true" and "Sunset" not in r.headers
+    assert r.status_code == 200 and re.fullmatch(r"@\d{10}", r.headers["Deprecation"])
+    assert "Sunset" not in r.headers
     client.patch(f"{MODELS}/iris/versions/3", json={"status": "archived"}, headers=h)
     r = predict(client, h, params={"version": 3})
     expect_error(r, 409, "version_archived")
@@ -160,6 +199,17 @@ def test_probabilities_when_asked_and_supported(client, member):
     upload(client, h, "ridge", model_file("ridge"))
     r = predict(client, h, "ridge", body={"instances": rows}, params={"proba": "true"})
     assert r.status_code == 200 and set(r.json()) == {"predictions", "model", "cached"}
+
+
+@pytest.mark.parametrize("params, field", [({"proba": "maybe"}, "proba"), ({"version": "v" * 65}, "version"),
+                                           ({"version": ""}, "version"), ({"owner": "o" * 321}, "owner")])
+def test_bad_query_options_are_422_naming_the_option(client, member, expect_error, params, field):
+    upload(client, member.headers)
+    error = expect_error(predict(client, member.headers, params=params), 422, "invalid_input")
+    assert error["details"] == {"field": field}
+    for yes in ("1", "TRUE", "on", "yes"):
+        assert "probabilities" in predict(client, member.headers, params={"proba": yes}).json()
+    assert "probabilities" not in predict(client, member.headers, params={"proba": "off"}).json()
 
 
 def test_scopes_credentials_and_ownership(client, member, account, create_key, expect_error):
@@ -254,3 +304,26 @@ def test_the_route_is_documented_with_bodies_and_errors(client):
     assert "text/csv" in content
     assert {"401", "403", "404", "409", "413", "415", "422", "429", "503"} <= set(operation["responses"])
     assert {p["name"] for p in operation["parameters"]} >= {"name", "version", "proba"}
+
+
+def test_every_call_over_rest_lands_in_the_prediction_log(client, member, create_key):
+    from sqlalchemy import select
+
+    from mlplatform.db import get_engine
+    from mlplatform.models import PredictionLog
+    from mlplatform.services import prediction_log
+
+    upload(client, member.headers)
+    key = create_key(member, scopes=("predict",))
+    assert predict(client, {"X-API-Key": key["key"]}).status_code == 200
+    assert predict(client, {"X-API-Key": key["key"]}).headers["X-Cache"] == "hit"
+    assert predict(client, {"X-API-Key": "mlp_nope_nope"}).status_code == 401
+    assert predict(client, member.headers, "nope").status_code == 404
+    assert prediction_log.flush(10)
+    with get_engine().connect() as conn:
+        rows = conn.execute(select(PredictionLog.__table__).order_by(PredictionLog.id)).all()
+    assert [(r.source, r.model_name, r.status, r.cached, r.api_key_id is not None) for r in rows] == [
+        ("rest", "iris", "ok", False, True), ("rest", "iris", "ok", True, True),
+        ("rest", "iris", "invalid_api_key", False, False), ("rest", "nope", "model_not_found", False, False)]
+    assert rows[2].error_kind == "client" and rows[2].user_id is None and rows[0].user_id == member.user.id
+    assert str(rows[0].api_key_id) == key["id"] and rows[3].user_id == member.user.id

@@ -91,6 +91,19 @@ def test_byte_order_and_nan_payloads_do_not_split_keys():
     assert len(keys) == 1
 
 
+def test_a_float_block_and_the_same_columns_one_by_one_share_a_key():
+    block = np.random.default_rng(0).normal(size=(5, 3))
+    block[0, 0] = -0.0  # kept apart from 0.0 either way
+    names = ["a", "b", "c"]
+    as_block = Batch.from_block(names, block)
+    as_columns = Batch(names, [block[:, i].copy() for i in range(3)])
+    assert as_block.block is not None and as_columns.block is None
+    assert cache_key(SHA, as_block, proba=False) == cache_key(SHA, as_columns, proba=False)
+    zeroed = block.copy()
+    zeroed[0, 0] = 0.0
+    assert cache_key(SHA, Batch.from_block(names, zeroed), proba=False) != cache_key(SHA, as_block, proba=False)
+
+
 def test_another_version_or_model_file_never_shares_a_key():
     b = validated({"age": [1], "plan": ["x"], "score": [0.0]})
     assert cache_key(SHA, b, proba=False) != cache_key(OTHER_SHA, b, proba=False)

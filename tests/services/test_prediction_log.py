@@ -185,11 +185,11 @@ def test_a_full_queue_drops_and_counts_instead_of_waiting(settings, monkeypatch)
 
 def test_a_database_outage_keeps_the_rows_until_it_is_back(settings):
     writer = Writer(prediction_log._insert, prediction_log._report, batch_rows=2, flush_seconds=0.05, max_rows=100)
-    for i in range(5):
-        writer.add(prediction_log.build_row(Trace(model=f"m{i}"), None, None, settings))
     with get_engine().begin() as conn:  # the table goes away (for the writer: a failing database)
         conn.execute(text("ALTER TABLE prediction_logs RENAME TO prediction_logs_away"))
     try:
+        for i in range(5):  # added after the outage began: the writer's thread cannot beat it
+            writer.add(prediction_log.build_row(Trace(model=f"m{i}"), None, None, settings))
         assert not writer.flush(0.3)
         assert writer.pending() == 5
     finally:

@@ -164,3 +164,30 @@ def test_aliases_need_models_write(me, member, new_key):
     writer = principals.authenticate_api_key(new_key(member, ["models:write"]).secret)
     with pytest.raises(PermissionDenied):
         registry.list_aliases(writer, "iris")
+
+
+def queued_warm_jobs() -> list:
+    from rq import Queue
+
+    from mlplatform.cache import get_redis
+    from mlplatform.config import get_settings
+    from mlplatform.services import jobs
+
+    queue = Queue(get_settings().queue_name, connection=get_redis())
+    return [job for job in queue.get_jobs() if job.func_name == jobs.WARM_VERSION]
+
+
+def test_moving_an_alias_queues_warming_its_target_which_loads_it_into_a_host(two, settings):
+    from mlplatform.inference.client import get_host_client
+    from mlplatform.services import registry_aliases
+
+    moved = registry.set_alias(two, "iris", "production", 2)
+    warm = queued_warm_jobs()
+    assert [job.args for job in warm] == [(str(moved.version_id),)]
+    sha = registry.resolve_version(two, "iris").sha256
+    get_host_client(settings).unload(sha)
+    assert registry_aliases.warm_version(str(moved.version_id)) is True  # what the worker runs
+    loaded = [m for host in get_host_client(settings).status()["hosts"] for m in host["loaded"]]
+    assert sha in loaded
+    registry.update_version(two, "iris", 1, status="archived")
+    assert registry_aliases.warm_version(str(registry.get_version(two, "iris", 1).id)) is False

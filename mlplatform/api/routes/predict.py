@@ -8,17 +8,15 @@ edge middleware.
 
 from __future__ import annotations
 
-import time
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from email.utils import format_datetime
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from mlplatform.api.deps import DeferredPrincipal
+from mlplatform.api.deps import CREDENTIALS_SECURITY, deferred_from_headers
 from mlplatform.api.errors import documented, domain_error_response
-from mlplatform.errors import MLPlatformError
+from mlplatform.errors import InvalidInput, MLPlatformError
 from mlplatform.services import predictions, rate_limits
 from mlplatform.services.predictions import Trace
 
@@ -32,7 +30,9 @@ DESCRIPTION = """Runs the model on the rows in the body and answers one predicti
 
 **Version**: `?version=3` (a number) or `?version=staging` (an alias); without it the
 `production` alias if set, else the newest active version. Archived versions never serve (409);
-deprecated ones do, with a `Deprecation: true` header.
+deprecated ones do, with a `Deprecation` header (`@<unix time>` of the deprecation) and, when the
+owner set one, a `Sunset` header (an HTTP date); after the sunset time the version answers 410
+`version_sunset`.
 
 **Body** (`application/json`, MLflow's scoring-server shapes), columns as in the version's
 signature (`GET /api/v1/models/{name}/versions/{version}`; array models take `f0`, `f1`, ...):
@@ -56,10 +56,20 @@ be written `1` or `1.0` alike.
 model has `predict_proba` (otherwise they are left out).
 
 **Errors**: 401/403 (credentials, or a key without the `predict` scope), 404 (no such model or
-version, or not yours), 409 (archived version), 415 (another content type), 422 (invalid input;
+version, or not yours), 409 (archived version), 410 (past its sunset time), 415 (another content type), 422 (invalid input;
 `resource_limit` when the model hit a model-host limit on this input: send fewer rows), 429
 (rate limit; `Retry-After`), 503 `model_unavailable` (the model host crashed or timed out; it is
 replaced, retry after `Retry-After`)."""
+
+TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+QUERY_PARAMETERS = [
+    {"name": "version", "in": "query", "required": False, "description": "A version number or an alias",
+     "schema": {"type": "string", "maxLength": 64}},
+    {"name": "proba", "in": "query", "required": False,
+     "description": "Also answer class probabilities (classifiers)", "schema": {"type": "boolean", "default": False}},
+    {"name": "owner", "in": "query", "required": False, "description": "Administrators only: the owner's email",
+     "schema": {"type": "string", "maxLength": 320}},
+]
 
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 REQUEST_BODY = {
@@ -102,49 +112,74 @@ class PredictionAnswer(BaseModel):
     description=DESCRIPTION,
     response_model=None,
     responses={200: {"model": PredictionAnswer, "description": "One prediction per row"},
-               **documented(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)},
-    openapi_extra={"requestBody": REQUEST_BODY},
+               **documented(400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 503)},
+    openapi_extra={"requestBody": REQUEST_BODY, "parameters": QUERY_PARAMETERS,
+                   "security": CREDENTIALS_SECURITY},
 )
-async def predict(
-    name: str,
-    request: Request,
-    authenticate: DeferredPrincipal,
-    version: Annotated[str | None, Query(max_length=64, description="A version number or an alias")] = None,
-    proba: Annotated[bool, Query(description="Also answer class probabilities (classifiers)")] = False,
-    owner: Annotated[str | None, Query(max_length=320, description="Administrators only: the owner's email")] = None,
-) -> JSONResponse:
-    started = time.perf_counter()
-    body = await request.body()
+async def predict(name: str, request: Request) -> JSONResponse:
+    # credentials and query are read by hand, not as FastAPI dependencies: this is the hot path
+    authenticate = deferred_from_headers(request)
+    trace = Trace(source="rest", model=name)
+    trace.body = await request.body()
     content_type = request.headers.get("content-type")
 
+    def call() -> predictions.PredictionResult:
+        with trace.timed("auth"):
+            principal = authenticate()
+        version, proba, owner = query_options(request.query_params)
+        return predictions.predict(principal, name, trace.body, version_ref=version, proba=proba,
+                                   content_type=content_type, owner=owner, trace=trace)
+
     def serve() -> JSONResponse:  # blocking work (database, Redis, the model host) off the event loop
-        trace = Trace()
         try:
-            with trace.timed("auth"):
-                principal = authenticate()
-            result = predictions.predict(principal, name, body, version_ref=version, proba=proba,
-                                         content_type=content_type, owner=owner, trace=trace)
+            result = predictions.logged(trace, call)
         except MLPlatformError as exc:
-            return domain_error_response(exc, answer_headers(trace, started, exc))
-        return JSONResponse(result.body(), headers=answer_headers(trace, started))
+            return domain_error_response(exc, answer_headers(trace, exc))
+        return JSONResponse(result.body(), headers=answer_headers(trace))
 
     return await run_in_threadpool(serve)
 
 
-def answer_headers(trace: Trace, started: float, error: MLPlatformError | None = None) -> dict[str, str]:
-    headers = {"X-Cache": "hit" if trace.cached else "miss", "Server-Timing": server_timing(trace, started)}
+def query_options(query) -> tuple[str | None, bool, str | None]:
+    """`version`, `proba` and `owner` from the query string, checked as QUERY_PARAMETERS says."""
+    version, owner = _bounded(query, "version", 64), _bounded(query, "owner", 320)
+    proba = query.get("proba", "false").lower()
+    if proba not in TRUE | FALSE:
+        raise InvalidInput("proba must be true or false", details={"field": "proba"})
+    return version, proba in TRUE, owner
+
+
+def _bounded(query, field: str, most: int) -> str | None:
+    value = query.get(field)
+    if value is not None and not 1 <= len(value) <= most:
+        raise InvalidInput(f"{field} must be 1 to {most} characters", details={"field": field})
+    return value
+
+
+def answer_headers(trace: Trace, error: MLPlatformError | None = None) -> dict[str, str]:
+    headers = {"X-Cache": "hit" if trace.cached else "miss", "Server-Timing": server_timing(trace)}
     if trace.version is not None:
         headers["X-Model-Version"] = str(trace.version)
     if trace.deprecated:
-        headers["Deprecation"] = "true"
+        headers.update(deprecation_headers(trace))
     state = getattr(error, "state", None) or trace.rate_limit  # a 429 carries the full window
     if isinstance(state, rate_limits.RateLimitState):
         headers.update(rate_limits.headers(state))
     return headers
 
 
-def server_timing(trace: Trace, started: float) -> str:
+def deprecation_headers(trace: Trace) -> dict[str, str]:
+    """RFC 9745's Deprecation (a structured-field date; `true` for versions deprecated before the
+    time was recorded) and RFC 8594's Sunset (an HTTP date)."""
+    deprecated_at, sunset_at = trace.deprecated_at, trace.sunset_at
+    headers = {"Deprecation": f"@{int(deprecated_at.timestamp())}" if deprecated_at else "true"}
+    if sunset_at is not None:
+        headers["Sunset"] = format_datetime(sunset_at, usegmt=True)
+    return headers
+
+
+def server_timing(trace: Trace) -> str:
     phases = [p for p in SERVER_TIMING_PHASES if p in trace.timings or p in ALWAYS_TIMED]
     parts = [f"{p};dur={trace.timings.get(p, 0.0):.3f}" for p in phases]
-    parts.append(f"total;dur={(time.perf_counter() - started) * 1000:.3f}")
+    parts.append(f"total;dur={trace.elapsed_ms():.3f}")
     return ", ".join(parts)
