@@ -8,6 +8,7 @@ edge middleware.
 
 from __future__ import annotations
 
+from datetime import timezone
 from email.utils import format_datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -174,7 +175,7 @@ def deprecation_headers(trace: Trace) -> dict[str, str]:
     deprecated_at, sunset_at = trace.deprecated_at, trace.sunset_at
     headers = {"Deprecation": f"@{int(deprecated_at.timestamp())}" if deprecated_at else "true"}
     if sunset_at is not None:
-        headers["Sunset"] = format_datetime(sunset_at, usegmt=True)
+        headers["Sunset"] = format_datetime(sunset_at.astimezone(timezone.utc), usegmt=True)
     return headers
 
 
