@@ -32,7 +32,7 @@ from mlplatform.models import ModelVersion, Scope, VersionStatus, utcnow
 from mlplatform.services import health, predictions, registry
 from mlplatform.services.oip_tensors import NUMERIC, InferRequest, Tensor, read_request  # noqa: F401
 from mlplatform.services.prediction_columns import model_columns
-from mlplatform.services.prediction_inputs import Limits, Table, names_hint, problem
+from mlplatform.services.prediction_inputs import Limits, Table, check_size, names_hint, problem
 from mlplatform.services.predictions import Parser, PredictionResult, Trace
 from mlplatform.services.principals import Principal
 
@@ -192,7 +192,7 @@ def _matrix(tensor: Tensor, names: list[str], limits: Limits) -> Table:
                       f"(columns {names_hint(names)}), or one tensor per column", column=tensor.name[:200],
                       code="invalid_shape")
     rows = tensor.shape[0]
-    _check_size(rows, width, limits)
+    check_size(rows, width, limits)
     _check_values(tensor, lambda i: (names[i % width], i // width))
     if width == 1:
         return Table(list(names), rows, columns=[tensor.data])
@@ -215,21 +215,10 @@ def _by_column(tensors: list[Tensor], names: list[str], limits: Limits) -> Table
     if missing is not None:
         raise problem(f"Missing input {missing!r}: the model takes {names_hint(names)}", column=missing,
                       code="missing_column")
-    _check_size(first.shape[0], len(names), limits)
+    check_size(first.shape[0], len(names), limits)
     for tensor in tensors:
         _check_values(tensor, lambda i, name=tensor.name: (name, i))
     return Table([t.name for t in tensors], first.shape[0], columns=[t.data for t in tensors])
-
-
-def _check_size(rows: int, width: int, limits: Limits) -> None:
-    if rows == 0:
-        raise problem("The input has no rows", code="empty_input")
-    if rows > limits.max_rows:
-        raise problem(f"Too many rows: more than {limits.max_rows} (the most one request may carry)",
-                      row=limits.max_rows, code="too_many_rows")
-    if rows * width > limits.max_cells:
-        raise problem(f"Too many values: {rows} rows x {width} columns (at most {limits.max_cells} per "
-                      "request; send fewer rows)", code="too_many_values")
 
 
 # ---- values against the tensor's datatype ----------------------------------------------------------

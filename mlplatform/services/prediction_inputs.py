@@ -104,7 +104,9 @@ def _list(value, field: str) -> list:
     return value
 
 
-def _check_size(n_rows: int, n_columns: int, limits: Limits) -> None:
+def check_size(n_rows: int, n_columns: int, limits: Limits) -> None:
+    """422 for no rows, more rows than allowed, or more cells than allowed (checked before
+    anything proportional to rows x columns is built)."""
     if n_rows == 0:
         raise problem("The input has no rows", code="empty_input")
     if n_rows > limits.max_rows:
@@ -126,7 +128,7 @@ def _split(value, names: list[str], limits: Limits) -> Table:
     if columns is None:
         return _positional(rows, names, limits)
     sent = _column_names(_list(columns, "dataframe_split.columns"), names)
-    _check_size(len(rows), len(sent), limits)
+    check_size(len(rows), len(sent), limits)
     _check_rows(rows, sent)
     return Table(sent, len(rows), rows=rows)
 
@@ -167,13 +169,13 @@ def _check_rows(rows: list, names: list[str]) -> None:
 
 
 def _positional(rows: list, names: list[str], limits: Limits) -> Table:
-    _check_size(len(rows), len(names), limits)
+    check_size(len(rows), len(names), limits)
     _check_rows(rows, names)
     return Table(list(names), len(rows), rows=rows)
 
 
 def _records(records: list, names: list[str], limits: Limits) -> Table:
-    _check_size(len(records), len(names), limits)
+    check_size(len(records), len(names), limits)
     expected = set(names)
     for i, record in enumerate(records):
         if not isinstance(record, dict):
@@ -206,7 +208,7 @@ def _column_lists(value: dict, names: list[str], limits: Limits) -> Table:
     if odd is not None:
         raise problem(f"Column {odd!r} has {lengths[odd]} values but column {first!r} has "
                       f"{lengths[first]}", column=odd, code="invalid_row")
-    _check_size(lengths[first], len(names), limits)
+    check_size(lengths[first], len(names), limits)
     return Table(list(names), lengths[first], columns=[value[n] for n in names])
 
 
@@ -220,7 +222,7 @@ def _instances(items: list, names: list[str], limits: Limits, field: str) -> Tab
     if len(names) != 1:
         raise problem(f"`{field}` holds single values, but the model takes {len(names)} columns: "
                       "send one list (or object) per row", row=0, code="invalid_row")
-    _check_size(len(items), 1, limits)
+    check_size(len(items), 1, limits)
     odd = next((i for i, v in enumerate(items) if isinstance(v, (list, dict))), None)
     if odd is not None:
         raise problem(f"Row {odd} must be a single value like the others", row=odd, column=names[0],
@@ -245,7 +247,7 @@ def parse_csv(body: bytes, names: list[str], limits: Limits) -> Table:
         rows = _csv_rows(reader, sent, limits)
     except csv.Error as exc:
         raise MLPlatformError(f"Malformed CSV at line {reader.line_num}: {exc}", code="malformed_csv") from None
-    _check_size(len(rows), len(sent), limits)
+    check_size(len(rows), len(sent), limits)
     return Table(sent, len(rows), rows=rows, text_cells=True)
 
 
