@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 
 from mlplatform import logs
 from mlplatform.api import errors
 from mlplatform.api.middleware import BodyLimitMiddleware, EdgeMiddleware
+from mlplatform.api.routing import METHODS, allowed_methods
 from mlplatform.api.routes import api_keys, auth, browser_session, health, models, oip, predict, users
 from mlplatform.config import Settings
 from mlplatform.errors import NotFound
@@ -19,26 +19,12 @@ DESCRIPTION = """Upload scikit-learn models and call them over HTTP.
 Authenticate with `Authorization: Bearer <access token or API key>` or `X-API-Key: <key>`.
 Errors are always `{"error": {"code", "message", "details"}}`."""
 
-_API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-
-
 def unknown_api_route(rest: str, request: Request) -> None:
     """Catches every method on unknown /api paths, so it also answers 405 for known paths."""
-    allowed = [m for m in _API_METHODS if _other_route_answers(request, m)]
+    allowed = allowed_methods(request, request.app.router.routes, unknown_api_route)
     if allowed:
         raise HTTPException(405, "Method Not Allowed", headers={"Allow": ", ".join(allowed)})
     raise NotFound(f"No API route /api/{rest}", code="route_not_found")
-
-
-def _other_route_answers(request: Request, method: str) -> bool:
-    """Does a route registered before the catch-all (not the UI mounted after it) take `method`?"""
-    scope = {**request.scope, "method": method}
-    for route in request.app.router.routes:
-        if getattr(route, "endpoint", None) is unknown_api_route:
-            return False
-        if route.matches(scope)[0] == Match.FULL:
-            return True
-    return False
 
 
 def create_api(settings: Settings) -> FastAPI:
@@ -57,7 +43,7 @@ def create_api(settings: Settings) -> FastAPI:
     for module in (predict, oip, health, auth, browser_session, api_keys, users, models):
         api.include_router(module.router)
     # last: unknown /api paths answer JSON 404 (or 405), not the UI
-    api.add_api_route("/api/{rest:path}", unknown_api_route, methods=_API_METHODS, include_in_schema=False)
+    api.add_api_route("/api/{rest:path}", unknown_api_route, methods=METHODS, include_in_schema=False)
     # model uploads may be bigger: the REST route, and the dashboard's (Reflex posts to /_upload)
     upload_limit = settings.max_model_bytes + models.MULTIPART_OVERHEAD_BYTES
     uploads = [("POST", models.UPLOAD_PATH, upload_limit), ("POST", "/_upload", upload_limit)]

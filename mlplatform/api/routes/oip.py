@@ -18,16 +18,17 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Match
 
 from mlplatform import logs
 from mlplatform.api.deps import DeferredPrincipal
 from mlplatform.api.errors import domain_error_response
+from mlplatform.api.routing import METHODS, allowed_methods
 from mlplatform.api.routes.predict import answer_headers
 from mlplatform.config import get_settings
 from mlplatform.errors import MLPlatformError, NotFound
 from mlplatform.services import oip, predictions
 from mlplatform.services.predictions import Trace
+from mlplatform.services.principals import Principal
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 
@@ -239,11 +240,8 @@ async def _infer(name: str, version: str | None, request: Request, authenticate)
     request_id = logs.request_id.get()
     parsed: oip.InferRequest | None = None
 
-    def call() -> predictions.PredictionResult:
+    def call(principal: Principal) -> predictions.PredictionResult:
         nonlocal parsed
-        with trace.timed("auth"):
-            principal = authenticate()
-        trace.user_id, trace.api_key_id = principal.user_id, principal.api_key_id  # malformed bodies too
         with trace.timed("validate"):
             parsed = oip.read_request(trace.body, header_length, encoding,
                                       max_bytes=predictions.body_limit(get_settings()))
@@ -251,7 +249,7 @@ async def _infer(name: str, version: str | None, request: Request, authenticate)
 
     def serve() -> JSONResponse:  # blocking work (database, Redis, the model host) off the event loop
         try:
-            result = predictions.logged(trace, call)
+            result = predictions.logged(trace, authenticate, call)
         except MLPlatformError as exc:
             return oip_error(exc, answer_headers(trace, exc))
         return JSONResponse(oip.infer_response(result, parsed, request_id), headers=answer_headers(trace))
@@ -261,21 +259,12 @@ async def _infer(name: str, version: str | None, request: Request, authenticate)
 
 # ---- anything else under /v2 ----------------------------------------------------------------------
 
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-
-
 @router.api_route("/{rest:path}", methods=METHODS, include_in_schema=False)
 def unknown(rest: str, request: Request) -> JSONResponse:
     """OIP clients get the protocol's JSON error for a wrong path (not the UI), and 405 for a known
     path with another method."""
-    allowed = [m for m in METHODS if _known(request, m)]
+    allowed = allowed_methods(request, router.routes, unknown)
     if allowed:
         return JSONResponse({"error": "Method Not Allowed", "code": "method_not_allowed", "details": None},
                             status_code=405, headers={"Allow": ", ".join(allowed)})
     return oip_error(NotFound(f"No OIP v2 route /v2/{rest[:200]}", code="route_not_found"))
-
-
-def _known(request: Request, method: str) -> bool:
-    scope = {**request.scope, "method": method}
-    return any(getattr(route, "endpoint", None) is not unknown and route.matches(scope)[0] == Match.FULL
-               for route in router.routes)
