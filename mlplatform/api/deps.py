@@ -23,8 +23,13 @@ def current_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    if bearer is not None and bearer.credentials:
-        return principals.authenticate_bearer(bearer.credentials)
+    return _authenticate(bearer.credentials if bearer is not None else "", api_key)
+
+
+def _authenticate(bearer: str, api_key: str | None) -> Principal:
+    """A bearer credential (access token or API key) wins over X-API-Key."""
+    if bearer:
+        return principals.authenticate_bearer(bearer)
     if api_key:
         return principals.authenticate_api_key(api_key)
     raise AuthenticationFailed("Authentication required", code="not_authenticated")
@@ -55,15 +60,7 @@ def deferred_from_headers(request: Request) -> Callable[[], Principal]:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     bearer = credentials.strip() if scheme.lower() == "bearer" else ""
     api_key = request.headers.get("x-api-key")
-
-    def authenticate() -> Principal:
-        if bearer:
-            return principals.authenticate_bearer(bearer)
-        if api_key:
-            return principals.authenticate_api_key(api_key)
-        raise AuthenticationFailed("Authentication required", code="not_authenticated")
-
-    return authenticate
+    return lambda: _authenticate(bearer, api_key)
 
 
 def require_json_body(request: Request) -> None:
