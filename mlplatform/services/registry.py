@@ -35,6 +35,7 @@ from mlplatform.services.registry_common import (
     clean_tags,
     find_model,
     owner_id_for,
+    parse_status,
     public_models,
     require_live,
 )
@@ -159,15 +160,7 @@ def delete_model(principal: Principal, name: str, *, owner: str | None = None) -
 
 
 def _status(status: ModelStatus | str | None) -> ModelStatus:
-    if status is None:
-        return ModelStatus.active
-    try:
-        return ModelStatus(status)
-    except ValueError:
-        raise InvalidInput(
-            f"Unknown model status {str(status)[:40]!r}",
-            details={"field": "status", "allowed": [s.value for s in ModelStatus]},
-        ) from None
+    return ModelStatus.active if status is None else parse_status(ModelStatus, status, "model")
 
 
 def _search(query, q: str, tag: str | None):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 import redis
 from sqlmodel import Session, col, select
@@ -28,27 +29,30 @@ log = logging.getLogger(__name__)
 
 def set_alias(principal: Principal, name: str, alias: str, version: int, *, owner: str | None = None) -> AliasPublic:
     """Point `alias` at version number `version` (creating or moving it)."""
-    principal.require_scope(Scope.models_write.value)
-    _check_alias(alias)
-    with db.session() as s:
-        model = _locked_live_model(s, principal, name, owner)
-        moved = _point(s, principal, model, alias, common.find_version(s, model, version))
-    _warm_later(moved.version_id)
-    return moved
+    return _move(principal, name, alias, owner, lambda s, model: common.find_version(s, model, version))
 
 
 def rollback_alias(principal: Principal, name: str, alias: str, *, owner: str | None = None) -> AliasPublic:
     """Move `alias` back to where it pointed before its last move."""
-    principal.require_scope(Scope.models_write.value)
-    _check_alias(alias)
-    with db.session() as s:
-        model = _locked_live_model(s, principal, name, owner)
+    def previous(s: Session, model: MLModel) -> ModelVersion:
         row = _existing_alias(s, model, alias)
         if row.previous_version_id is None:
             raise Conflict(f"Alias '{alias}' has not been moved yet: nothing to roll back to",
                            code="nothing_to_roll_back")
-        moved = _point(s, principal, model, alias, s.get(ModelVersion, row.previous_version_id))
-    _warm_later(moved.version_id)
+        return s.get(ModelVersion, row.previous_version_id)
+
+    return _move(principal, name, alias, owner, previous)
+
+
+def _move(principal: Principal, name: str, alias: str, owner: str | None,
+          target: Callable[[Session, MLModel], ModelVersion]) -> AliasPublic:
+    """Point `alias` at `target` (found under the model's lock), then have the target warmed."""
+    principal.require_scope(Scope.models_write.value)
+    _check_alias(alias)
+    with db.session() as s:
+        model = _locked_live_model(s, principal, name, owner)
+        moved = _point(s, principal, model, alias, target(s, model))
+    _warm_later(moved.version_id)  # after the commit: the job must find the alias moved
     return moved
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
+from enum import Enum
+from typing import TypeVar
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -29,6 +31,8 @@ from mlplatform.models import (
     utcnow,
 )
 from mlplatform.services.principals import Principal
+
+E = TypeVar("E", bound=Enum)
 
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000  # keeps OFFSET inside a 64-bit integer
@@ -165,3 +169,14 @@ def public_versions(s: Session, model: MLModel, rows: list[ModelVersion]) -> lis
         )
         for r in rows
     ]
+
+
+def parse_status(kind: type[E], value: E | str, noun: str) -> E:
+    """`value` as a member of the status enum `kind`, else 422 listing the allowed values."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise InvalidInput(
+            f"Unknown {noun} status {str(value)[:40]!r}",
+            details={"field": "status", "allowed": [member.value for member in kind]},
+        ) from None

@@ -123,7 +123,7 @@ def update_version(
     """Change status (with its sunset time) and/or description; nothing else about a version
     ever changes."""
     principal.require_scope(Scope.models_write.value)
-    new_status = _version_status(status) if status is not None else None
+    new_status = common.parse_status(VersionStatus, status, "version") if status is not None else None
     with db.session() as s:
         model = common.find_model(s, principal, name, owner)
         common.require_live(model)
@@ -242,16 +242,6 @@ def _refuse_if_aliased(s: Session, model: MLModel, row: ModelVersion) -> None:
             "move or delete them before archiving it",
             code="version_has_aliases", details={"aliases": list(names)},
         )
-
-
-def _version_status(status: VersionStatus | str) -> VersionStatus:
-    try:
-        return VersionStatus(status)
-    except ValueError:
-        raise InvalidInput(
-            f"Unknown version status {str(status)[:40]!r}",
-            details={"field": "status", "allowed": [v.value for v in VersionStatus]},
-        ) from None
 
 
 def _clean_filename(filename: str | None) -> str:
