@@ -168,7 +168,6 @@ def predict_with(
     """A call whose body the transport parses (`parse` gets the version's signature)."""
     trace = trace if trace is not None else Trace()
     trace.model = trace.model or name
-    trace.user_id, trace.api_key_id = principal.user_id, principal.api_key_id
     principal.require_scope(Scope.predict.value)
     with trace.timed("resolve"):
         resolved = registry.resolve_version(principal, name, version_ref, owner=owner)
@@ -195,11 +194,17 @@ def predict_with(
     )
 
 
-def logged(trace: Trace, call: Callable[[], PredictionResult]) -> PredictionResult:
-    """Runs a prediction call and records it in the prediction log, whatever its outcome
-    (the error, if any, is raised on after it is recorded)."""
+def logged(trace: Trace, authenticate: Callable[[], Principal],
+           call: Callable[[Principal], PredictionResult]) -> PredictionResult:
+    """How every transport runs a prediction: authenticates the caller (timed as `auth`, and
+    recorded on the trace), runs `call` for them and records the call in the prediction log
+    whatever its outcome (refused credentials and malformed bodies included); an error is
+    raised on after it is recorded."""
     try:
-        result = call()
+        with trace.timed("auth"):
+            principal = authenticate()
+        trace.user_id, trace.api_key_id = principal.user_id, principal.api_key_id
+        result = call(principal)
     except BaseException as exc:
         prediction_log.record(trace, error=exc)
         raise

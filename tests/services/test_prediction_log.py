@@ -54,12 +54,11 @@ def logged_call(principal, name="iris", body=IRIS, *, source="rest", authenticat
     """predictions.logged as an edge calls it; returns (trace, result or the error raised)."""
     trace = Trace(source=source, model=name, body=body)
 
-    def call():
-        who = authenticate() if authenticate else principal
+    def call(who):
         return predictions.predict(who, name, body, trace=trace)
 
     try:
-        return trace, predictions.logged(trace, call)
+        return trace, predictions.logged(trace, authenticate or (lambda: principal), call)
     except BaseException as exc:  # noqa: BLE001  (the outcome under test)
         return trace, exc
 
@@ -121,7 +120,7 @@ def test_an_unreachable_model_host_and_an_unexpected_error_are_server_errors(iri
     monkeypatch.undo()
     trace = Trace(source="oip", model="iris")
     with pytest.raises(ZeroDivisionError):
-        predictions.logged(trace, lambda: 1 / 0)
+        predictions.logged(trace, lambda: iris, lambda _who: 1 / 0)
     host, internal = log_rows()
     assert (host.status, host.error_kind, host.version, host.n_rows, host.cached) == ("model_unavailable", "server", 1, 2, False)
     assert (internal.status, internal.error_kind, internal.source) == ("internal_error", "server", "oip")

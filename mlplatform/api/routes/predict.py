@@ -20,6 +20,7 @@ from mlplatform.api.errors import documented, domain_error_response
 from mlplatform.errors import InvalidInput, MLPlatformError
 from mlplatform.services import predictions, rate_limits
 from mlplatform.services.predictions import Trace
+from mlplatform.services.principals import Principal
 
 router = APIRouter(prefix="/api/v1/models", tags=["predictions"])
 
@@ -124,16 +125,14 @@ async def predict(name: str, request: Request) -> JSONResponse:
     trace.body = await request.body()
     content_type = request.headers.get("content-type")
 
-    def call() -> predictions.PredictionResult:
-        with trace.timed("auth"):
-            principal = authenticate()
+    def call(principal: Principal) -> predictions.PredictionResult:
         version, proba, owner = query_options(request.query_params)
         return predictions.predict(principal, name, trace.body, version_ref=version, proba=proba,
                                    content_type=content_type, owner=owner, trace=trace)
 
     def serve() -> JSONResponse:  # blocking work (database, Redis, the model host) off the event loop
         try:
-            result = predictions.logged(trace, call)
+            result = predictions.logged(trace, authenticate, call)
         except MLPlatformError as exc:
             return domain_error_response(exc, answer_headers(trace, exc))
         return JSONResponse(result.body(), headers=answer_headers(trace))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from functools import partial
 
 import plotly.graph_objects as go
 import reflex as rx
@@ -17,6 +18,7 @@ from mlplatform.models import Scope
 from mlplatform.services import api_keys, browser, predictions, registry
 from mlplatform.services.prediction_columns import model_columns
 from mlplatform.services.predictions import PredictionResult, Trace
+from mlplatform.services.principals import Principal
 from mlplatform.ui.errors import guarded, login_url, toast_for
 from mlplatform.ui.pages import models_test_snippets as snip
 from mlplatform.ui.pages.models_detail_state import AliasRow, ModelDetailState, VersionRow
@@ -214,13 +216,13 @@ class ModelTestState(ModelDetailState):
         (name, owner), (body, content_type) = self._target(), self._input()
         cookie, ref, trace = self.router.headers.cookie, self._ref(), Trace(source="ui", model=name, body=body.encode())
 
-        def call() -> PredictionResult:
-            with trace.timed("auth"):  # inside the logged call, so a lapsed session is logged too
-                principal = browser.principal_from_cookie_header(cookie)
+        def call(principal: Principal) -> PredictionResult:
             return predictions.predict(principal, name, trace.body, content_type=content_type, version_ref=ref,
                                        proba=True, owner=owner, trace=trace)
 
-        result = await asyncio.to_thread(predictions.logged, trace, call)
+        # the session is checked inside the logged call, so a lapsed session is logged too
+        authenticate = partial(browser.principal_from_cookie_header, cookie)
+        result = await asyncio.to_thread(predictions.logged, trace, authenticate, call)
         return result, trace
 
     def _show_answer(self, result: PredictionResult, trace: Trace) -> None:
