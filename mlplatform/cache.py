@@ -10,6 +10,7 @@ or closed is its caller's policy.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -19,7 +20,6 @@ from typing import TypeVar
 
 import redis
 from cachetools import TTLCache
-from redis.commands.core import Script
 
 from mlplatform.config import get_settings
 
@@ -59,6 +59,7 @@ for i, k in ipairs(KEYS) do
 end
 return out
 """
+_CHARGE_SHA = hashlib.sha1(_CHARGE_WINDOWS.encode()).hexdigest()  # what Redis names it (EVALSHA)
 
 
 @lru_cache
@@ -110,13 +111,6 @@ class Counter:
             log.warning("redis unavailable, counter %s not reset: %s", self.name, exc)
 
 
-@lru_cache
-def _charge_script() -> Script:
-    # Registering computes the SHA locally; each call is then one EVALSHA (the script is loaded
-    # once per Redis server, on the NOSCRIPT answer of the first call).
-    return get_redis().register_script(_CHARGE_WINDOWS)
-
-
 def charge_windows(
     keys: list[str], limits: list[int], window_seconds: int, *, also_get: str | None = None
 ) -> tuple[bool, list[tuple[int, int]], bytes | None]:
@@ -125,22 +119,21 @@ def charge_windows(
     `also_get` (a prediction cache key) is read in the same round trip, pipelined (it is not in
     the script: it may live in another Redis Cluster slot). Raises redis.RedisError.
     In Redis Cluster all `keys` must share a hash slot (give them one `{hash tag}`)."""
-    script = _charge_script()
     args = [window_seconds * 1000, *limits]
     try:
-        reply, fetched = _charge_and_get(script.sha, keys, args, also_get)
-    except redis.exceptions.NoScriptError:  # a restarted or flushed Redis: load it once, retry
+        reply, fetched = _charge_and_get(keys, args, also_get)
+    except redis.exceptions.NoScriptError:  # first call, or a restarted or flushed Redis: load it, retry
         get_redis().script_load(_CHARGE_WINDOWS)
-        reply, fetched = _charge_and_get(script.sha, keys, args, also_get)
+        reply, fetched = _charge_and_get(keys, args, also_get)
     pairs = [(int(reply[i]), int(reply[i + 1])) for i in range(1, len(reply), 2)]
     return bool(reply[0]), pairs, fetched
 
 
-def _charge_and_get(sha: str, keys: list[str], args: list, also_get: str | None) -> tuple[list, bytes | None]:
+def _charge_and_get(keys: list[str], args: list, also_get: str | None) -> tuple[list, bytes | None]:
     if also_get is None:
-        return get_redis().evalsha(sha, len(keys), *keys, *args), None
+        return get_redis().evalsha(_CHARGE_SHA, len(keys), *keys, *args), None
     pipe = get_redis().pipeline(transaction=False)
-    pipe.evalsha(sha, len(keys), *keys, *args)
+    pipe.evalsha(_CHARGE_SHA, len(keys), *keys, *args)
     pipe.get(also_get)
     reply, fetched = pipe.execute()
     return reply, fetched
