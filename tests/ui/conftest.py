@@ -38,7 +38,7 @@ def live_server(tmp_path_factory) -> str:
     if root.BASE_DATABASE_URL:
         extra["DATABASE_URL"] = support.fresh_postgres_database(root.BASE_DATABASE_URL, "e2e")
     if root.BASE_REDIS_URL:
-        extra["REDIS_URL"] = support.redis_url_for(root.BASE_REDIS_URL, support.LIVE_SERVER_REDIS_OFFSET)
+        extra["REDIS_URL"] = support.fresh_redis_database(root.BASE_REDIS_URL, support.LIVE_SERVER_REDIS_OFFSET)
     port = support.free_port()
     proc, log = support.start_platform(tmp_path_factory.mktemp("live") / "var", port, extra)
     base = f"http://127.0.0.1:{port}"
