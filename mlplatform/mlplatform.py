@@ -3,12 +3,15 @@
 import reflex as rx
 
 from mlplatform.api.app import create_api
+from mlplatform.api.prediction_edge import PredictionEdge
 from mlplatform.config import get_settings
 from mlplatform.services import prediction_log
 from mlplatform.ui.app import add_pages
 
+settings = get_settings()
 app = rx.App(
-    api_transformer=create_api(get_settings()),
+    # Reflex mounts itself inside the FastAPI app, then the prediction edge goes around both
+    api_transformer=[create_api(settings), lambda asgi: PredictionEdge(asgi, settings)],
     theme=rx.theme(accent_color="indigo", radius="medium"),
     stylesheets=["/styles.css"],
 )

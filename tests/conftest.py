@@ -75,10 +75,13 @@ def settings():
 
 @pytest.fixture(scope="session")
 def api():
+    """The REST app as production serves it, minus Reflex: the prediction edge around the API."""
     from mlplatform.api.app import create_api
+    from mlplatform.api.prediction_edge import PredictionEdge
     from mlplatform.config import get_settings
 
-    return create_api(get_settings())
+    settings = get_settings()
+    return PredictionEdge(create_api(settings), settings)
 
 
 @pytest.fixture(scope="session")

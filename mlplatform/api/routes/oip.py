@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from mlplatform import logs
 from mlplatform.api.deps import DeferredPrincipal
@@ -240,21 +239,18 @@ async def _infer(name: str, version: str | None, request: Request, authenticate)
     request_id = logs.request_id.get()
     parsed: oip.InferRequest | None = None
 
-    def call(principal: Principal) -> predictions.PredictionResult:
+    async def call(principal: Principal) -> predictions.PredictionResult:
         nonlocal parsed
         with trace.timed("validate"):
             parsed = oip.read_request(trace.body, header_length, encoding,
                                       max_bytes=predictions.body_limit(get_settings()))
-        return oip.infer(principal, name, parsed, version_ref=version, trace=trace)
+        return await oip.infer(principal, name, parsed, version_ref=version, trace=trace)
 
-    def serve() -> JSONResponse:  # blocking work (database, Redis, the model host) off the event loop
-        try:
-            result = predictions.logged(trace, authenticate, call)
-        except MLPlatformError as exc:
-            return oip_error(exc, answer_headers(trace, exc))
-        return JSONResponse(oip.infer_response(result, parsed, request_id), headers=answer_headers(trace))
-
-    return await run_in_threadpool(serve)
+    try:
+        result = await predictions.logged(trace, authenticate, call)
+    except MLPlatformError as exc:
+        return oip_error(exc, answer_headers(trace, exc))
+    return JSONResponse(oip.infer_response(result, parsed, request_id), headers=answer_headers(trace))
 
 
 # ---- anything else under /v2 ----------------------------------------------------------------------

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import timezone
 from email.utils import format_datetime
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, QueryParams
 
 from mlplatform.api.deps import CREDENTIALS_SECURITY, deferred_from_headers
 from mlplatform.api.errors import documented, domain_error_response
@@ -24,7 +24,8 @@ from mlplatform.services.principals import Principal
 
 router = APIRouter(prefix="/api/v1/models", tags=["predictions"])
 
-PREDICT_PATH = r"/api/v1/models/[^/]+/predict"  # takes bodies up to predictions.body_limit()
+ROUTE = "/api/v1/models/{name}/predict"  # the route template (metrics, access log)
+PREDICT_PATH = r"/api/v1/models/(?P<name>[^/]+)/predict"  # takes bodies up to predictions.body_limit()
 SERVER_TIMING_PHASES = ("auth", "resolve", "validate", "cache", "model")
 ALWAYS_TIMED = ("auth", "cache", "model")  # listed even when the call never got there (0)
 
@@ -118,26 +119,28 @@ class PredictionAnswer(BaseModel):
     openapi_extra={"requestBody": REQUEST_BODY, "parameters": QUERY_PARAMETERS,
                    "security": CREDENTIALS_SECURITY},
 )
-async def predict(name: str, request: Request) -> JSONResponse:
+async def predict(name: str, request: Request) -> Response:
+    return await respond(name, request.headers, request.query_params, await request.body())
+
+
+async def respond(name: str, headers: Headers, query: QueryParams, body: bytes) -> Response:
+    """The answer to one prediction request, as this route and the prediction edge
+    (mlplatform.api.prediction_edge, which serves it in production) both give it."""
     # credentials and query are read by hand, not as FastAPI dependencies: this is the hot path
-    authenticate = deferred_from_headers(request)
-    trace = Trace(source="rest", model=name)
-    trace.body = await request.body()
-    content_type = request.headers.get("content-type")
+    authenticate = deferred_from_headers(headers)
+    trace = Trace(source="rest", model=name, body=body)
+    content_type = headers.get("content-type")
 
-    def call(principal: Principal) -> predictions.PredictionResult:
-        version, proba, owner = query_options(request.query_params)
-        return predictions.predict(principal, name, trace.body, version_ref=version, proba=proba,
-                                   content_type=content_type, owner=owner, trace=trace)
+    async def call(principal: Principal) -> predictions.PredictionResult:
+        version, proba, owner = query_options(query)
+        return await predictions.predict(principal, name, body, version_ref=version, proba=proba,
+                                         content_type=content_type, owner=owner, trace=trace)
 
-    def serve() -> JSONResponse:  # blocking work (database, Redis, the model host) off the event loop
-        try:
-            result = predictions.logged(trace, authenticate, call)
-        except MLPlatformError as exc:
-            return domain_error_response(exc, answer_headers(trace, exc))
-        return JSONResponse(result.body(), headers=answer_headers(trace))
-
-    return await run_in_threadpool(serve)
+    try:
+        result = await predictions.logged(trace, authenticate, call)
+    except MLPlatformError as exc:
+        return domain_error_response(exc, answer_headers(trace, exc))
+    return JSONResponse(result.body(), headers=answer_headers(trace))
 
 
 def query_options(query) -> tuple[str | None, bool, str | None]:
