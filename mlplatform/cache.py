@@ -1,15 +1,18 @@
-"""Redis access: one client per process, fixed-window counters (login throttling, and the
-multi-window limiter that rate-limits predictions in one round trip), a denylist, a local TTL
-cache, and a log throttle for faults that repeat on every request.
+"""Redis access: one client per process (and an asyncio one per event loop for the prediction
+path), fixed-window counters (login throttling, and the multi-window limiter that rate-limits
+predictions in one round trip), a denylist, a local TTL cache, and a log throttle for faults
+that repeat on every request.
 
 Every helper here treats Redis as optional infrastructure: a Redis fault is logged and the
 caller gets a neutral answer, so one request degrades instead of the service failing. The one
-exception is `charge_windows`, which raises redis.RedisError: whether a rate limit fails open
-or closed is its caller's policy.
+exception is `charge_windows` (async), which raises redis.RedisError: whether a rate limit fails
+open or closed is its caller's policy.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
 import logging
 import threading
@@ -19,9 +22,11 @@ from functools import lru_cache
 from typing import TypeVar
 
 import redis
+import redis.asyncio
 from cachetools import TTLCache
 
 from mlplatform.config import get_settings
+from mlplatform.loops import PerLoop
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "mlp:"
@@ -69,6 +74,21 @@ def get_redis() -> redis.Redis:
     )
 
 
+def _async_client() -> redis.asyncio.Redis:
+    return redis.asyncio.Redis.from_url(
+        get_settings().redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+    )
+
+
+_async_clients = PerLoop(_async_client)
+
+
+def get_async_redis() -> redis.asyncio.Redis:
+    """The client of the running event loop: the prediction path's, which waits on Redis without
+    holding up the loop's other requests."""
+    return _async_clients.get()
+
+
 def key(*parts: str) -> str:
     return KEY_PREFIX + ":".join(parts)
 
@@ -111,7 +131,61 @@ class Counter:
             log.warning("redis unavailable, counter %s not reset: %s", self.name, exc)
 
 
-def charge_windows(
+class SharedRoundTrips:
+    """The prediction path's Redis commands of one event loop, sent together: while one round
+    trip is on its way, the commands of other requests wait and then go as one pipeline (no
+    timer; a lone request's commands go at once). Each request pays for packing and parsing its
+    own commands, not for a round trip of its own (client bookkeeping, a socket write and read,
+    a wake-up of Redis): under load that is most of what a Redis call costs the web worker.
+
+    `run` answers one reply per command, in order: an exception in place of a reply when Redis
+    refused that command or the round trip failed (a lost connection fails every command in it)."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[tuple[tuple, ...], asyncio.Future]] = []
+        self._flushing = False
+
+    async def run(self, *commands: tuple) -> list:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((commands, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._waiting:
+                taken, self._waiting = self._waiting, []
+                await self._round_trip(taken)
+        finally:
+            self._flushing = False
+
+    @staticmethod
+    async def _round_trip(taken: list[tuple[tuple[tuple, ...], asyncio.Future]]) -> None:
+        pipe = get_async_redis().pipeline(transaction=False)
+        for commands, _ in taken:
+            for command in commands:
+                pipe.execute_command(*command)
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # noqa: BLE001 - every waiting request hears how its round trip ended
+            replies = [exc] * sum(len(commands) for commands, _ in taken)
+        at = 0
+        for commands, future in taken:
+            if not future.done():  # its request may have been cancelled meanwhile
+                future.set_result(replies[at:at + len(commands)])
+            at += len(commands)
+
+
+_round_trips = PerLoop(SharedRoundTrips)
+
+
+def shared_round_trips() -> SharedRoundTrips:
+    return _round_trips.get()
+
+
+async def charge_windows(
     keys: list[str], limits: list[int], window_seconds: int, *, also_get: str | None = None
 ) -> tuple[bool, list[tuple[int, int]], bytes | None]:
     """Charge one request to every window in one round trip, unless one of them is full.
@@ -119,24 +193,19 @@ def charge_windows(
     `also_get` (a prediction cache key) is read in the same round trip, pipelined (it is not in
     the script: it may live in another Redis Cluster slot). Raises redis.RedisError.
     In Redis Cluster all `keys` must share a hash slot (give them one `{hash tag}`)."""
-    args = [window_seconds * 1000, *limits]
-    try:
-        reply, fetched = _charge_and_get(keys, args, also_get)
-    except redis.exceptions.NoScriptError:  # first call, or a restarted or flushed Redis: load it, retry
-        get_redis().script_load(_CHARGE_WINDOWS)
-        reply, fetched = _charge_and_get(keys, args, also_get)
+    commands = [("EVALSHA", _CHARGE_SHA, len(keys), *keys, window_seconds * 1000, *limits)]
+    if also_get is not None:
+        commands.append(("GET", also_get))
+    replies = await shared_round_trips().run(*commands)
+    if isinstance(replies[0], redis.exceptions.NoScriptError):  # first call, or a restarted or flushed Redis
+        await get_async_redis().script_load(_CHARGE_WINDOWS)
+        replies = await shared_round_trips().run(*commands)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply if isinstance(reply, redis.RedisError) else redis.ConnectionError(str(reply))
+    reply = replies[0]
     pairs = [(int(reply[i]), int(reply[i + 1])) for i in range(1, len(reply), 2)]
-    return bool(reply[0]), pairs, fetched
-
-
-def _charge_and_get(keys: list[str], args: list, also_get: str | None) -> tuple[list, bytes | None]:
-    if also_get is None:
-        return get_redis().evalsha(_CHARGE_SHA, len(keys), *keys, *args), None
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.evalsha(_CHARGE_SHA, len(keys), *keys, *args)
-    pipe.get(also_get)
-    reply, fetched = pipe.execute()
-    return reply, fetched
+    return bool(reply[0]), pairs, replies[1] if also_get is not None else None
 
 
 def denylist_add(token_id: str, ttl_seconds: int) -> None:
@@ -147,11 +216,41 @@ def denylist_add(token_id: str, ttl_seconds: int) -> None:
 
 
 def denylisted(token_id: str) -> bool:
+    may_block()
     try:
         return bool(get_redis().exists(key("deny", token_id)))
     except redis.RedisError as exc:
         log.warning("redis unavailable, denylist not checked: %s", exc)
         return False
+
+
+class WouldBlock(Exception):
+    """Raised in place of blocking I/O while a step runs inline on an event loop."""
+
+
+_inline = contextvars.ContextVar("mlplatform_inline", default=False)
+
+
+def may_block() -> None:
+    """Called before blocking I/O (a database query, a blocking Redis call): inside
+    `inline_or_in_thread` it stops the step so that it runs again in a worker thread."""
+    if _inline.get():
+        raise WouldBlock()
+
+
+async def inline_or_in_thread(step: Callable[[], T]) -> T:
+    """`step()` on the event loop while it needs no I/O (what it looks up is cached, which is
+    nearly always), else run again from the start in a worker thread: the loop never waits on
+    the database, and the common case costs no thread hop. Steps must be safe to repeat up to
+    their first `may_block()`."""
+    token = _inline.set(True)
+    try:
+        return step()
+    except WouldBlock:
+        pass
+    finally:
+        _inline.reset(token)
+    return await asyncio.to_thread(step)
 
 
 class LocalTTLCache:
@@ -167,6 +266,7 @@ class LocalTTLCache:
             with self._lock:
                 if cache_key in self._data:
                     return self._data[cache_key]
+        may_block()
         value = load()
         if self._enabled:
             with self._lock:

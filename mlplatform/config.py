@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     """Wall-clock limit for loading and checking a model in a model host"""
     host_call_timeout_seconds: float = Field(default=10, gt=0)
     """Wall-clock limit for one predict call in a model host"""
+    predict_batch_max_rows: int = Field(default=1000, ge=0)
+    """Most rows sent to a model host in one call when concurrent predictions of the same version are combined (dynamic batching: only calls that would queue behind one in flight wait, never for a timer); 0 turns combining off"""
 
     predict_max_rows: int = Field(default=10_000, ge=1)
     """Most rows one prediction request may carry; more is refused with 422"""

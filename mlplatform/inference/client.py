@@ -70,7 +70,7 @@ class HostClient:
         frame = self._exchange(parts, timeout)
         reply = {k: v for k, v in frame.header.items() if k not in ("buffers", "outputs")}
         if not reply.get("ok"):
-            raise _domain_error(reply.get("error") or {})
+            raise domain_error(reply.get("error") or {})
         return reply, protocol.result_from(frame)
 
     def _exchange(self, parts: list, timeout: float) -> protocol.Frame:
@@ -83,10 +83,10 @@ class HostClient:
             except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
                 self._drop()
                 if not reused:  # a fresh connection failing is the service's fault, not a stale socket
-                    raise _unreachable(exc) from None
+                    raise unreachable(exc) from None
             except OSError as exc:  # socket.timeout included: the reply may still come, so drop
                 self._drop()
-                raise _unreachable(exc) from None
+                raise unreachable(exc) from None
             except protocol.ProtocolError as exc:
                 self._drop()
                 raise ModelUnavailable(f"the model host service answered badly: {exc}") from None
@@ -101,7 +101,7 @@ class HostClient:
             sock.connect(str(self.socket_path))
         except OSError as exc:
             sock.close()
-            raise _unreachable(exc) from None
+            raise unreachable(exc) from None
         self._local.sock = sock
         return sock, False
 
@@ -112,11 +112,11 @@ class HostClient:
             sock.close()
 
 
-def _unreachable(exc: Exception) -> ModelUnavailable:
+def unreachable(exc: Exception) -> ModelUnavailable:
     return ModelUnavailable(f"the model host service is not reachable: {exc}", retry_after=2)
 
 
-def _domain_error(error: dict) -> Exception:
+def domain_error(error: dict) -> Exception:
     code = error.get("code", "unavailable")
     message = error.get("message") or "the model host failed"
     details = error.get("details") or {}

@@ -115,10 +115,10 @@ def _require_any_scope(principal: Principal, scopes: tuple[str, ...]) -> None:
 
 # ---- infer ---------------------------------------------------------------------------------------
 
-def infer(principal: Principal, name: str, request: InferRequest, *, version_ref: str | None = None,
-          trace: Trace | None = None) -> PredictionResult:
-    return predictions.predict_with(principal, name, parser(request), version_ref=version_ref,
-                                    proba="predict_proba" in (request.outputs or ()), trace=trace)
+async def infer(principal: Principal, name: str, request: InferRequest, *, version_ref: str | None = None,
+                trace: Trace | None = None) -> PredictionResult:
+    return await predictions.predict_with(principal, name, parser(request), version_ref=version_ref,
+                                          proba="predict_proba" in (request.outputs or ()), trace=trace)
 
 
 def parser(request: InferRequest) -> Parser:

@@ -93,20 +93,20 @@ def read(key: str, raw: bytes | None | redis.RedisError) -> dict | None:
     return value
 
 
-def put(key: str, value: dict, ttl_seconds: int) -> None:
-    """Store `value` for `ttl_seconds` (0: caching is off, nothing stored). Never raises for
-    Redis; numpy scalars and arrays in `value` are stored as plain numbers and lists."""
+async def put(key: str, value: dict, ttl_seconds: int) -> None:
+    """Store `value` for `ttl_seconds` (0: caching is off, nothing stored), in a round trip
+    shared with the other requests of this event loop. Never raises for Redis; numpy scalars and
+    arrays in `value` are stored as plain numbers and lists."""
     if ttl_seconds <= 0:
         return
     data = json.dumps(value, separators=(",", ":"), default=_plain).encode()
     if len(data) > MAX_VALUE_BYTES:
         STORES.labels("too_large").inc()
         return
-    try:
-        cache.get_redis().set(key, data, ex=ttl_seconds)
-    except redis.RedisError as exc:
+    (reply,) = await cache.shared_round_trips().run(("SET", key, data, "EX", ttl_seconds))
+    if isinstance(reply, Exception):
         STORES.labels("error").inc()
-        _redis_down.warning("redis unavailable, prediction not cached: %s", exc)
+        _redis_down.warning("redis unavailable, prediction not cached: %s", reply)
         return
     STORES.labels("stored").inc()
 

@@ -7,6 +7,11 @@ in one Redis round trip (after resolving, because a model may set its own limit;
 is charged too, so a caller over the limit hears 429 either way) -> the model host that holds the
 version -> cache store.
 
+The path is async and runs on the caller's event loop: Redis and the model host are awaited, and
+the cached lookups (the caller's credentials, which version serves) run inline, reaching for a
+worker thread only when they must query the database (cache.inline_or_in_thread). A web worker
+thus serves many calls at once without a thread per call.
+
 A Trace records what is known as the call goes (version, deprecation, cache flag, rate-limit
 state, time per phase), so the transport can describe failed calls too.
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,8 +41,9 @@ import numpy as np
 from mlplatform.config import Settings, get_settings
 from mlplatform.errors import InvalidInput, MLPlatformError, ModelRejected, ServiceUnavailable, UnsupportedMediaType
 from mlplatform.inference.batch import Batch
-from mlplatform.inference.client import get_host_client
+from mlplatform.inference.async_client import get_async_host_client
 from mlplatform.models import Scope, VersionStatus
+from mlplatform import cache
 from mlplatform.services import prediction_cache, prediction_log, rate_limits, registry
 from mlplatform.services.prediction_columns import model_columns, to_batch, unknown_category
 from mlplatform.services.prediction_inputs import Limits, Table, charset_ok, parse_csv, parse_json
@@ -138,7 +144,7 @@ def input_format(content_type: str | None) -> str:
 Parser = Callable[[dict, Limits], Table]
 
 
-def predict(
+async def predict(
     principal: Principal,
     name: str,
     body: bytes,
@@ -151,11 +157,11 @@ def predict(
 ) -> PredictionResult:
     """A call with an MLflow-style JSON body or CSV (content_type says which)."""
     fmt = input_format(content_type)
-    return predict_with(principal, name, body_parser(body, fmt), version_ref=version_ref, proba=proba,
+    return await predict_with(principal, name, body_parser(body, fmt), version_ref=version_ref, proba=proba,
                         owner=owner, trace=trace)
 
 
-def predict_with(
+async def predict_with(
     principal: Principal,
     name: str,
     parse: Parser,
@@ -170,7 +176,8 @@ def predict_with(
     trace.model = trace.model or name
     principal.require_scope(Scope.predict.value)
     with trace.timed("resolve"):
-        resolved = registry.resolve_version(principal, name, version_ref, owner=owner)
+        resolved = await cache.inline_or_in_thread(
+            lambda: registry.resolve_version(principal, name, version_ref, owner=owner))
     trace.model_id, trace.version_id = resolved.model_id, resolved.version_id
     trace.version, trace.deprecated = resolved.version, resolved.status == VersionStatus.deprecated
     trace.deprecated_at, trace.sunset_at = resolved.deprecated_at, resolved.sunset_at
@@ -179,12 +186,12 @@ def predict_with(
         with trace.timed("validate"):
             batch = to_batch(parse(resolved.signature, input_limits(settings)), resolved.signature)
     except MLPlatformError:  # refused input costs quota too, and a caller over the limit hears 429
-        trace.rate_limit = rate_limits.check_predict(principal, resolved.rate_limit_per_minute,
-                                                     model_id=resolved.model_id)
+        trace.rate_limit = await rate_limits.check_predict(principal, resolved.rate_limit_per_minute,
+                                                           model_id=resolved.model_id)
         raise
     trace.n_rows = batch.n_rows
     want_proba = bool(proba and resolved.signature.get("methods", {}).get("predict_proba"))
-    outputs = _cached_or_predicted(principal, resolved, batch, want_proba, trace, settings)
+    outputs = await _cached_or_predicted(principal, resolved, batch, want_proba, trace, settings)
     probabilities = outputs.get("probabilities") if want_proba else None
     return PredictionResult(
         model=resolved.model, version=resolved.version, predictions=outputs["predictions"],
@@ -194,17 +201,18 @@ def predict_with(
     )
 
 
-def logged(trace: Trace, authenticate: Callable[[], Principal],
-           call: Callable[[Principal], PredictionResult]) -> PredictionResult:
+async def logged(trace: Trace, authenticate: Callable[[], Principal],
+                 call: Callable[[Principal], Awaitable[PredictionResult]]) -> PredictionResult:
     """How every transport runs a prediction: authenticates the caller (timed as `auth`, and
-    recorded on the trace), runs `call` for them and records the call in the prediction log
-    whatever its outcome (refused credentials and malformed bodies included); an error is
-    raised on after it is recorded."""
+    recorded on the trace; on the event loop unless a lookup has to reach the database),
+    awaits `call` for them and records the call in the prediction log whatever its outcome
+    (refused credentials and malformed bodies included); an error is raised on after it is
+    recorded."""
     try:
         with trace.timed("auth"):
-            principal = authenticate()
+            principal = await cache.inline_or_in_thread(authenticate)
         trace.user_id, trace.api_key_id = principal.user_id, principal.api_key_id
-        result = call(principal)
+        result = await call(principal)
     except BaseException as exc:
         prediction_log.record(trace, error=exc)
         raise
@@ -219,26 +227,26 @@ def body_parser(body: bytes, fmt: str) -> Parser:
     return parse
 
 
-def _cached_or_predicted(principal: Principal, resolved, batch: Batch, proba: bool, trace: Trace,
+async def _cached_or_predicted(principal: Principal, resolved, batch: Batch, proba: bool, trace: Trace,
                          settings: Settings) -> dict:
     """Rate limit and cache lookup share one Redis round trip (timed as `cache`)."""
     ttl = prediction_cache.ttl_for(resolved.cache_ttl_seconds)
     key = prediction_cache.cache_key(resolved.sha256, batch, proba=proba) if ttl > 0 else None
     with trace.timed("cache"):
-        trace.rate_limit, fetched = rate_limits.check_predict_and_fetch(
+        trace.rate_limit, fetched = await rate_limits.check_predict_and_fetch(
             principal, resolved.rate_limit_per_minute, model_id=resolved.model_id, fetch=key)
         found = prediction_cache.read(key, fetched) if key else prediction_cache.count_off()
     if _usable(found, proba):
         trace.cached = True
         return found
     with trace.timed("model"):
-        outputs = _host_predict(resolved, batch, proba, settings)
+        outputs = await _host_predict(resolved, batch, proba, settings)
     answer = {"predictions": plain(outputs["predictions"])}
     if proba and "probabilities" in outputs:
         answer["probabilities"] = plain(outputs["probabilities"])
     if key:
         with trace.timed("cache"):
-            prediction_cache.put(key, answer, ttl)
+            await prediction_cache.put(key, answer, ttl)
     return answer
 
 
@@ -248,9 +256,9 @@ def _usable(found, proba: bool) -> bool:
             and (not proba or isinstance(found.get("probabilities"), list)))
 
 
-def _host_predict(resolved, batch: Batch, proba: bool, settings: Settings) -> dict:
+async def _host_predict(resolved, batch: Batch, proba: bool, settings: Settings) -> dict:
     try:
-        return get_host_client(settings).predict(resolved.sha256, resolved.path, batch, proba=proba)
+        return await get_async_host_client(settings).predict(resolved.sha256, resolved.path, batch, proba=proba)
     except InvalidInput as exc:
         raise _explained(exc, resolved.signature, batch) from None
     except ModelRejected as exc:

@@ -165,6 +165,7 @@ def _touch(key_id: uuid.UUID) -> None:
     now = time.monotonic()
     if now - _last_touched.get(key_id, -LAST_USED_RESOLUTION_SECONDS) < LAST_USED_RESOLUTION_SECONDS:
         return
+    cache.may_block()
     _last_touched[key_id] = now
     with db.session() as s:
         s.exec(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=datetime.now(timezone.utc)))

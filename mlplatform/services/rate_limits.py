@@ -73,7 +73,7 @@ class _Window:
     limit: int
 
 
-def check_predict(
+async def check_predict(
     principal: Principal, model_limit: int | None = None, *, model_id: uuid.UUID | str | None = None
 ) -> RateLimitState:
     """Charge one prediction to the caller's windows (one Redis round trip) and describe the
@@ -83,10 +83,10 @@ def check_predict(
     `model_limit` is the model's own limit (None: none). With `model_id` it gets its own window
     per account and model; without it, it can only lower the account's and key's limits for
     this call (their counters are shared with every other model)."""
-    return check_predict_and_fetch(principal, model_limit, model_id=model_id)[0]
+    return (await check_predict_and_fetch(principal, model_limit, model_id=model_id))[0]
 
 
-def check_predict_and_fetch(
+async def check_predict_and_fetch(
     principal: Principal, model_limit: int | None = None, *, model_id: uuid.UUID | str | None = None,
     fetch: str | None = None,
 ) -> tuple[RateLimitState, bytes | None | redis.RedisError]:
@@ -95,7 +95,7 @@ def check_predict_and_fetch(
     failed open)."""
     windows = _windows(principal, model_limit, model_id, get_settings().predict_rate_limit_per_minute)
     try:
-        refused, found, fetched = cache.charge_windows(
+        refused, found, fetched = await cache.charge_windows(
             [w.key for w in windows], [w.limit for w in windows], WINDOW_SECONDS, also_get=fetch
         )
     except redis.RedisError as exc:

@@ -4,6 +4,7 @@ column and row, output tensors, and infer on real model hosts equal to scikit-le
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
 import json
@@ -268,7 +269,7 @@ def test_infer_answers_like_scikit_learn_with_probabilities(me):
                     for c, dt in (("size", "FP64"), ("color", "BYTES"), ("n", "INT64"), ("flag", "BOOL"))],
                    outputs=[{"name": "predict"}, {"name": "predict_proba"}])
     parsed = read_request(body, max_bytes=MAX)
-    answer = oip.infer_response(oip.infer(me, "mixed", parsed), parsed)
+    answer = oip.infer_response(asyncio.run(oip.infer(me, "mixed", parsed)), parsed)
     predict, proba = answer["outputs"]
     assert predict["data"] == model("mixed").predict(frame).tolist() and predict["datatype"] == "INT64"
     assert proba["shape"] == [4, 2]

@@ -2,18 +2,20 @@
 inputs once validated; versions, proba and values do), JSON values with a TTL, counters, and
 Redis faults that never raise."""
 
+import asyncio
 import logging
 
 import numpy as np
 import pytest
 import redis
+import redis.asyncio
 from prometheus_client import REGISTRY
 
 from mlplatform import cache
 from mlplatform.errors import InvalidInput
 from mlplatform.inference.batch import Batch
 from mlplatform.services import prediction_cache
-from mlplatform.services.prediction_cache import cache_key, get, put, ttl_for
+from mlplatform.services.prediction_cache import cache_key, get, ttl_for
 
 from tests import support
 
@@ -47,8 +49,10 @@ def counted():
 @pytest.fixture
 def redis_down(monkeypatch):
     """Redis at a port nobody listens on; returns the warnings the cache logs."""
-    dead = redis.Redis.from_url(f"redis://127.0.0.1:{support.free_port()}/0", socket_connect_timeout=1.0)
+    url = f"redis://127.0.0.1:{support.free_port()}/0"
+    dead = redis.Redis.from_url(url, socket_connect_timeout=1.0)
     monkeypatch.setattr(cache, "get_redis", lambda: dead)
+    monkeypatch.setattr(cache, "get_async_redis", lambda: redis.asyncio.Redis.from_url(url, socket_connect_timeout=1.0))
     monkeypatch.setattr(prediction_cache, "_redis_down", cache.ThrottledLog(prediction_cache.log))
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
@@ -60,6 +64,10 @@ def redis_down(monkeypatch):
     yield records
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+def put(key: str, value: dict, ttl_seconds: int) -> None:
+    asyncio.run(prediction_cache.put(key, value, ttl_seconds))
 
 
 # --- keys ---------------------------------------------------------------------------------------

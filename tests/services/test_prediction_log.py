@@ -5,6 +5,7 @@ stopped with SIGTERM. Rows are read after `flush()`, never after a sleep."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -54,11 +55,11 @@ def logged_call(principal, name="iris", body=IRIS, *, source="rest", authenticat
     """predictions.logged as an edge calls it; returns (trace, result or the error raised)."""
     trace = Trace(source=source, model=name, body=body)
 
-    def call(who):
-        return predictions.predict(who, name, body, trace=trace)
+    async def call(who):
+        return await predictions.predict(who, name, body, trace=trace)
 
     try:
-        return trace, predictions.logged(trace, authenticate or (lambda: principal), call)
+        return trace, asyncio.run(predictions.logged(trace, authenticate or (lambda: principal), call))
     except BaseException as exc:  # noqa: BLE001  (the outcome under test)
         return trace, exc
 
@@ -119,8 +120,11 @@ def test_an_unreachable_model_host_and_an_unexpected_error_are_server_errors(iri
     assert error.code == "model_unavailable"
     monkeypatch.undo()
     trace = Trace(source="oip", model="iris")
+    async def broken(_who):
+        return 1 / 0
+
     with pytest.raises(ZeroDivisionError):
-        predictions.logged(trace, lambda: iris, lambda _who: 1 / 0)
+        asyncio.run(predictions.logged(trace, lambda: iris, broken))
     host, internal = log_rows()
     assert (host.status, host.error_kind, host.version, host.n_rows, host.cached) == ("model_unavailable", "server", 1, 2, False)
     assert (internal.status, internal.error_kind, internal.source) == ("internal_error", "server", "oip")

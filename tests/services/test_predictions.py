@@ -4,6 +4,7 @@ the model's refusals explained, and outputs as plain JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -31,7 +32,7 @@ def upload(principal, name: str, data: bytes) -> int:
 
 def call(principal, name, document, **kw):
     body = document if isinstance(document, bytes) else json.dumps(document).encode()
-    return predictions.predict(principal, name, body, **kw)
+    return asyncio.run(predictions.predict(principal, name, body, **kw))
 
 
 def local(data: bytes):

@@ -1,16 +1,19 @@
 """Prediction rate limits: one Redis round trip, the account / key / model windows, refusals that
 charge nothing, 429 details and headers, and Redis down (fail open or closed)."""
 
+import asyncio
 import logging
 import uuid
 
 import pytest
 import redis
+import redis.asyncio
+import redis.asyncio.client
 
 from mlplatform import cache
 from mlplatform.errors import InvalidInput, RateLimited, ServiceUnavailable
 from mlplatform.services import api_keys, principals, rate_limits
-from mlplatform.services.rate_limits import RateLimitState, check_predict, headers
+from mlplatform.services.rate_limits import RateLimitState, headers
 
 from tests import support
 
@@ -39,18 +42,27 @@ def platform_limit(settings, monkeypatch):
     return set_to
 
 
+def check_predict(*args, **kwargs) -> RateLimitState:
+    return asyncio.run(rate_limits.check_predict(*args, **kwargs))
+
+
 @pytest.fixture
 def commands(monkeypatch):
-    """Every command the Redis client sends (each is one round trip: no pipelines here)."""
-    client = cache.get_redis()
+    """Every round trip to Redis, as the commands it carried ("EVALSHA", "EVALSHA+GET", ...)."""
     sent: list[str] = []
-    real = client.execute_command
+    one_command = redis.asyncio.Redis.execute_command
+    pipelined = redis.asyncio.client.Pipeline.execute
 
-    def spy(*args, **options):
+    async def spy_command(self, *args, **options):
         sent.append(str(args[0]).upper())
-        return real(*args, **options)
+        return await one_command(self, *args, **options)
 
-    monkeypatch.setattr(client, "execute_command", spy)
+    async def spy_pipeline(self, *args, **options):
+        sent.append("+".join(str(command[0][0]).upper() for command in self.command_stack))
+        return await pipelined(self, *args, **options)
+
+    monkeypatch.setattr(redis.asyncio.Redis, "execute_command", spy_command)
+    monkeypatch.setattr(redis.asyncio.client.Pipeline, "execute", spy_pipeline)
     return sent
 
 
@@ -77,8 +89,8 @@ def warnings_of():
 @pytest.fixture
 def redis_down(monkeypatch, warnings_of):
     """Point the Redis client at a port nobody listens on; returns the warnings logged."""
-    dead = redis.Redis.from_url(f"redis://127.0.0.1:{support.free_port()}/0", socket_connect_timeout=1.0)
-    monkeypatch.setattr(cache, "get_redis", lambda: dead)
+    dead = f"redis://127.0.0.1:{support.free_port()}/0"
+    monkeypatch.setattr(cache, "get_async_redis", lambda: redis.asyncio.Redis.from_url(dead, socket_connect_timeout=1.0))
     monkeypatch.setattr(rate_limits, "_redis_down", cache.ThrottledLog(rate_limits.log))
     return warnings_of(rate_limits.log)
 

@@ -216,13 +216,13 @@ class ModelTestState(ModelDetailState):
         (name, owner), (body, content_type) = self._target(), self._input()
         cookie, ref, trace = self.router.headers.cookie, self._ref(), Trace(source="ui", model=name, body=body.encode())
 
-        def call(principal: Principal) -> PredictionResult:
-            return predictions.predict(principal, name, trace.body, content_type=content_type, version_ref=ref,
-                                       proba=True, owner=owner, trace=trace)
+        async def call(principal: Principal) -> PredictionResult:
+            return await predictions.predict(principal, name, trace.body, content_type=content_type,
+                                             version_ref=ref, proba=True, owner=owner, trace=trace)
 
         # the session is checked inside the logged call, so a lapsed session is logged too
         authenticate = partial(browser.principal_from_cookie_header, cookie)
-        result = await asyncio.to_thread(predictions.logged, trace, authenticate, call)
+        result = await predictions.logged(trace, authenticate, call)
         return result, trace
 
     def _show_answer(self, result: PredictionResult, trace: Trace) -> None:
