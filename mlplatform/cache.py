@@ -143,34 +143,37 @@ class SharedRoundTrips:
 
     def __init__(self) -> None:
         self._waiting: list[tuple[tuple[tuple, ...], asyncio.Future]] = []
-        self._flushing = False
+        self._flusher: asyncio.Task | None = None  # held: the loop keeps only weak references
 
     async def run(self, *commands: tuple) -> list:
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((commands, future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
         try:
             while self._waiting:
                 taken, self._waiting = self._waiting, []
-                await self._round_trip(taken)
+                try:
+                    replies = await self._round_trip(taken)
+                except Exception as exc:  # noqa: BLE001 - every waiting request hears how its round trip ended
+                    replies = [exc] * sum(len(commands) for commands, _ in taken)
+                self._answer(taken, replies)
         finally:
-            self._flushing = False
+            self._flusher = None
 
     @staticmethod
-    async def _round_trip(taken: list[tuple[tuple[tuple, ...], asyncio.Future]]) -> None:
+    async def _round_trip(taken: list[tuple[tuple[tuple, ...], asyncio.Future]]) -> list:
         pipe = get_async_redis().pipeline(transaction=False)
         for commands, _ in taken:
             for command in commands:
                 pipe.execute_command(*command)
-        try:
-            replies = await pipe.execute(raise_on_error=False)
-        except Exception as exc:  # noqa: BLE001 - every waiting request hears how its round trip ended
-            replies = [exc] * sum(len(commands) for commands, _ in taken)
+        return await pipe.execute(raise_on_error=False)
+
+    @staticmethod
+    def _answer(taken: list[tuple[tuple[tuple, ...], asyncio.Future]], replies: list) -> None:
         at = 0
         for commands, future in taken:
             if not future.done():  # its request may have been cancelled meanwhile
@@ -224,8 +227,9 @@ def denylisted(token_id: str) -> bool:
         return False
 
 
-class WouldBlock(Exception):
-    """Raised in place of blocking I/O while a step runs inline on an event loop."""
+class WouldBlock(BaseException):
+    """Raised in place of blocking I/O while a step runs inline on an event loop. A
+    BaseException, so that a step's own `except Exception` cannot swallow it."""
 
 
 _inline = contextvars.ContextVar("mlplatform_inline", default=False)

@@ -1,11 +1,14 @@
+import asyncio
+import threading
 import time
 import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import update
 
-from mlplatform import db
+from mlplatform import cache, db
 from mlplatform.errors import AuthenticationFailed, PermissionDenied
 from mlplatform.models import ApiKey, Role, utcnow
 from mlplatform.services import api_keys, auth, principals, tokens, users
@@ -137,3 +140,42 @@ def test_a_key_principal_carries_the_keys_own_rate_limit(member, principal_of, n
     assert principals.authenticate_api_key(limited.secret).key_rate_limit == 7  # from the process cache
     assert principals.authenticate_api_key(new_key(member).secret).key_rate_limit is None
     assert principal_of(member).key_rate_limit is None
+
+
+@pytest.fixture
+def query_threads():
+    """The thread of every SQL statement sent during the test."""
+    threads: list[int] = []
+
+    def record(*_):
+        threads.append(threading.get_ident())
+
+    engine = db.get_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    yield threads
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_new_key_is_looked_up_in_a_worker_thread_then_served_on_the_loop(member, new_key, query_threads):
+    """On the prediction path: the first call of a key reaches the database off the event loop,
+    the next is answered from the process cache without leaving it."""
+    created = new_key(member)
+    principals.forget_cached()
+    query_threads.clear()
+    steps: list[int] = []
+
+    def step():
+        steps.append(threading.get_ident())
+        return principals.authenticate_api_key(created.secret)
+
+    async def authenticate_twice():
+        first = await cache.inline_or_in_thread(step)
+        first_queries = list(query_threads)
+        second = await cache.inline_or_in_thread(step)
+        return threading.get_ident(), first, first_queries, second
+
+    loop_thread, first, first_queries, second = asyncio.run(authenticate_twice())
+    assert first.api_key_id == second.api_key_id == created.record.id
+    assert len(steps) == 3 and steps[0] == loop_thread and steps[1] != loop_thread
+    assert first_queries and set(first_queries) == {steps[1]}  # the database, from the worker only
+    assert steps[2] == loop_thread and query_threads == first_queries  # inline, no query
