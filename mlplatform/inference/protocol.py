@@ -181,12 +181,17 @@ def _send_gathered(sock: socket.socket, views: list[memoryview]) -> None:
     """sendmsg with every part at once (one system call for a small frame), resumed after a
     partial send; at most IOV_MAX parts per call."""
     while views:
-        sent = sock.sendmsg(views[:_IOV_MAX])
-        while views and sent >= len(views[0]):
-            sent -= len(views[0])
-            views.pop(0)
-        if views and sent:
-            views[0] = views[0][sent:]
+        views = _unsent(views, sock.sendmsg(views[:_IOV_MAX]))
+
+
+def _unsent(views: list[memoryview], sent: int) -> list[memoryview]:
+    """What is left of `views` after `sent` bytes of them went out."""
+    left = list(views)
+    while left and sent >= len(left[0]):
+        sent -= len(left.pop(0))
+    if left and sent:
+        left[0] = left[0][sent:]
+    return left
 
 
 def _recv_exactly(sock: socket.socket, n: int, fds: list[int] | None = None) -> bytearray:
@@ -235,14 +240,23 @@ async def read_frame(reader: asyncio.StreamReader, *, max_frame: int = MAX_FRAME
 
 
 async def write_frame(writer: asyncio.StreamWriter, parts: list) -> None:
-    for part in parts:
-        writer.write(part)
+    writer.writelines(parts)  # one write: the reader wakes once per frame, not once per part
     await writer.drain()
 
 
 async def sock_send(sock: socket.socket, parts: list, fds: Sequence[int] = ()) -> None:
-    """Send on a non-blocking socket; `fds` go with the first bytes (SCM_RIGHTS)."""
+    """Send on a non-blocking socket; `fds` go with the first bytes (SCM_RIGHTS). A frame that
+    fits in the socket's buffer goes in one sendmsg, as the blocking `send` sends it."""
     loop = asyncio.get_running_loop()
+    if not fds:
+        views = [memoryview(p).cast("B") for p in parts if len(p)]
+        try:
+            sent = sock.sendmsg(views[:_IOV_MAX])
+        except BlockingIOError:
+            sent = 0
+        parts = _unsent(views, sent)
+        if not parts:
+            return
     first, rest = parts[0], parts[1:]
     while fds:
         try:
