@@ -720,8 +720,10 @@ def timing_text(timing: dict) -> str:
     names = ["auth", "resolve", "validate", "cache", "model", "total"]
     lines = ["Where the platform's time goes (Server-Timing medians in ms; `client` = latency wrk or the "
              "sequential client saw; `client - total` = HTTP server, middleware, routing and body read outside the "
-             "handler; `unnamed` = total minus the named phases: rate limit, thread-pool hop and GIL waits, "
-             "answer building):",
+             "handler; `cache` = the Redis round trips (rate limit and lookup, then the store), which concurrent "
+             "requests of a web worker share, waits for the one in flight included; `model` = the model host call, "
+             "waits for a combined call included; `unnamed` = total minus the named phases: answer building and "
+             "waits for the event loop):",
              "", "| path | load | client | " + " | ".join(names) + " | unnamed |", "|---|---|---|"
              + "---|" * len(names) + "---|"]
     for label, t in timing.get("idle", {}).items():
