@@ -257,6 +257,9 @@ async def inline_or_in_thread(step: Callable[[], T]) -> T:
     return await asyncio.to_thread(step)
 
 
+_ABSENT = object()
+
+
 class LocalTTLCache:
     """A per-process memo with a short TTL: bounded staleness without cross-process messages."""
 
@@ -268,8 +271,10 @@ class LocalTTLCache:
     def get_or_load(self, cache_key: Hashable, load: Callable[[], T]) -> T:
         if self._enabled:
             with self._lock:
-                if cache_key in self._data:
-                    return self._data[cache_key]
+                # one lookup: an entry can expire between `in` and `[]`, which then raises KeyError
+                found = self._data.get(cache_key, _ABSENT)
+            if found is not _ABSENT:
+                return found
         may_block()
         value = load()
         if self._enabled:

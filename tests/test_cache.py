@@ -2,6 +2,7 @@
 loop unless they must block (inline_or_in_thread, LocalTTLCache) and the shared Redis round trips."""
 
 import asyncio
+import itertools
 import logging
 import threading
 
@@ -9,6 +10,7 @@ import pytest
 import redis
 import redis.asyncio
 import redis.asyncio.client
+from cachetools import TTLCache
 
 from mlplatform import cache
 
@@ -186,6 +188,16 @@ def test_local_ttl_cache_serves_a_hit_inline_and_loads_a_miss_in_a_worker_thread
     assert miss_loads == [miss_steps[1]] and miss_loads[0] != loop_thread  # once, in the thread
     assert again == "loaded" and steps[-1] == loop_thread  # the third step ran inline...
     assert len(steps) == 4 and loads == miss_loads  # ...and did not call its loader
+
+
+def test_an_entry_expiring_during_a_lookup_is_answered_or_missed_never_an_error():
+    clock = itertools.count(step=0.6)  # every look at the clock moves it on
+    memo = cache.LocalTTLCache(1)
+    memo._data = TTLCache(maxsize=10, ttl=1, timer=lambda: next(clock))
+    memo._data["k"] = "stored"  # at 0.0: expires at 1.0
+    # one look (0.6) finds it; a second look for the same lookup (1.2) would find it gone: KeyError
+    assert memo.get_or_load("k", lambda: "loaded") == "stored"
+    assert memo.get_or_load("k", lambda: "loaded") == "loaded"  # 1.8: expired, loaded again
 
 
 # --- SharedRoundTrips ----------------------------------------------------------------------------
