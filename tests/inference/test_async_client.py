@@ -18,10 +18,10 @@ from mlplatform.inference import client as client_module
 from mlplatform.inference import protocol
 from mlplatform.inference.async_client import AsyncHostClient, get_async_host_client
 from mlplatform.inference.batch import Batch
+from tests.inference.fake_manager import WAIT, FakeManager, arrival, close_connections
 
 SHA = "a" * 64
 PATH = Path("/store/aa/a")
-WAIT = 10  # seconds: a cap on waiting for an event that should come at once, never a pause
 
 
 def echo(frame: protocol.Frame) -> list:
@@ -32,55 +32,6 @@ def echo(frame: protocol.Frame) -> list:
 
 def error(code: str, message: str = "why", **details) -> list:
     return protocol.pack({"ok": False, "error": {"code": code, "message": message, "details": details}})
-
-
-class FakeManager:
-    """A unix socket that keeps each connection open and answers every request on it with
-    `reply(frame)` (a list of parts: the same for every request), recording the requests and
-    counting connections. Answers wait while `gate` is clear; `arrived` counts requests."""
-
-    def __init__(self, path: Path, reply=echo):
-        self.path, self.reply, self.requests, self.connections = path, reply, [], []
-        self.gate, self.arrived = threading.Event(), threading.Semaphore(0)
-        self.gate.set()
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(str(path))
-        self.server.listen()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        with conn:
-            while True:
-                try:
-                    frame = protocol.recv(conn)
-                except (EOFError, OSError):
-                    return
-                self.requests.append(frame)
-                self.arrived.release()
-                self.gate.wait(WAIT)
-                try:
-                    protocol.send(conn, self.reply(frame) if callable(self.reply) else self.reply)
-                except OSError:  # the caller closed its connection
-                    return
-
-    def close(self):
-        """The manager goes away: its socket and every connection it had are closed."""
-        self.gate.set()
-        self.server.close()
-        for conn in self.connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)  # its serving thread sees the end and closes it
-            except OSError:
-                pass
 
 
 @pytest.fixture
@@ -103,14 +54,7 @@ def run(hosts: AsyncHostClient, scenario):
         try:
             return await scenario()
         finally:
-            idle = hosts._idle.get()
-            while idle:
-                _, writer = idle.pop()
-                writer.close()
-                try:
-                    await writer.wait_closed()
-                except OSError:
-                    pass
+            await close_connections(hosts)
 
     return asyncio.run(main())
 
@@ -211,13 +155,13 @@ def test_sequential_calls_on_one_loop_reuse_one_connection(fake, batch_max_rows)
 
 def test_concurrent_calls_each_take_a_connection_and_leave_it_for_the_next(fake):
     hosts, manager = fake()
-    manager.gate.clear()
+    manager.hold()
 
     async def scenario():
         calls = [asyncio.create_task(hosts.predict(SHA, PATH, rows(owner))) for owner in range(3)]
         for _ in calls:  # all three reach the manager while none is answered
-            assert await asyncio.to_thread(manager.arrived.acquire, timeout=WAIT)
-        manager.gate.set()
+            await arrival(manager)
+        manager.open()
         first = await asyncio.wait_for(asyncio.gather(*calls), WAIT)
         then = [await hosts.predict(SHA, PATH, rows(owner)) for owner in range(3, 6)]
         return first + then
@@ -279,15 +223,15 @@ def test_a_cancelled_call_never_leaves_its_connection_for_another(fake):
     """The answer to a cancelled call may still come on its connection: the next call must not
     read it as its own."""
     hosts, manager = fake()
-    manager.gate.clear()
+    manager.hold()
 
     async def scenario():
         cancelled = asyncio.create_task(hosts.predict(SHA, PATH, rows(1)))
-        assert await asyncio.to_thread(manager.arrived.acquire, timeout=WAIT)
+        await arrival(manager)
         cancelled.cancel()
         await asyncio.wait([cancelled], timeout=WAIT)
         assert cancelled.cancelled() and len(hosts._idle.get()) == 0
-        manager.gate.set()
+        manager.open()
         return await hosts.predict(SHA, PATH, rows(2))
 
     assert run(hosts, scenario)["predictions"].tolist() == [2000.0]

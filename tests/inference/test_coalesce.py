@@ -10,9 +10,6 @@ fake runs on threads, so the event loop waits for it with `asyncio.to_thread`, n
 from __future__ import annotations
 
 import asyncio
-import math
-import socket
-import threading
 import uuid
 from pathlib import Path
 
@@ -26,95 +23,35 @@ from mlplatform.inference.async_client import AsyncHostClient
 from mlplatform.inference.batch import Batch
 from mlplatform.inference.coalesce import PredictCoalescer
 from tests.inference import host_models
+from tests.inference.fake_manager import WAIT, FakeManager, arrival, close_connections
 
 SHA, OTHER_SHA = "a" * 64, "b" * 64
 PATH = Path("/store/aa/a")
 BAD, CRASH = -1.0, -2.0  # a value in column "a" the fake refuses (bad input) or crashes on
-WAIT = 10  # seconds: a cap on waiting for an event that should come at once, never a pause
 
 
-class EchoManager:
-    """A manager answering each predict with the request's own rows: "predictions" is its first
-    column and "numbers" its numeric columns side by side, so a caller can tell whose rows it got.
-    Connections stay open for further requests (as the real manager's do). Every request is
-    recorded and counted on `arrived`; answers wait until `let_through` or `open` allows them."""
-
-    def __init__(self, path: Path, *, reject_over_rows: int | None = None, summary: bool = False):
-        self.path, self.requests, self.connections = path, [], []
-        self.arrived = threading.Semaphore(0)
-        self._answers = threading.Condition()
-        self._allowed, self._answered = 0, 0
-        self.reject_over_rows, self.summary = reject_over_rows, summary
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(str(path))
-        self.server.listen()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def let_through(self, answers: int = 1) -> None:
-        with self._answers:
-            self._allowed += answers
-            self._answers.notify_all()
-
-    def open(self) -> None:
-        self.let_through(math.inf)
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        with conn:
-            while True:
-                try:
-                    frame = protocol.recv(conn)
-                except (EOFError, OSError):
-                    return
-                self.requests.append(frame)
-                self.arrived.release()
-                with self._answers:
-                    self._answers.wait_for(lambda: self._answered < self._allowed, WAIT)
-                    self._answered += 1
-                try:
-                    protocol.send(conn, self._reply(protocol.batch_from(frame)))
-                except OSError:  # the caller went away (cancelled) and closed its connection
-                    return
-
-    def _reply(self, batch: Batch) -> list:
+def echo(*, reject_over_rows: int | None = None, summary: bool = False):
+    """A manager's answer to each predict with the request's own rows: "predictions" is its first
+    column and "numbers" its numeric columns side by side, so a caller can tell whose rows it got."""
+    def reply(frame: protocol.Frame) -> list:
+        batch = protocol.batch_from(frame)
         if BAD in batch.values[0]:
             return _error("predict_failed")
         if CRASH in batch.values[0]:
             return _error("host_crashed")
-        if self.reject_over_rows is not None and batch.n_rows > self.reject_over_rows:
+        if reject_over_rows is not None and batch.n_rows > reject_over_rows:
             return _error("resource_limit")
         numeric = [v for v in batch.values if v.dtype.kind in "biuf"]
         outputs = {"predictions": batch.values[0], "numbers": np.column_stack(numeric).astype(np.float64)}
-        if self.summary:  # one value for the whole batch: not an output with a row per input row
+        if summary:  # one value for the whole batch: not an output with a row per input row
             outputs["rows_seen"] = np.array([batch.n_rows])
         return protocol.result_parts({"ok": True, "host": "pool-1", "model_seconds": 0.001}, outputs)
 
-    def close(self):
-        self.open()
-        self.server.close()
-        for conn in self.connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)  # its serving thread sees the end and closes it
-            except OSError:
-                pass
+    return reply
 
 
 def _error(code: str) -> list:
     return protocol.pack({"ok": False, "error": {"code": code, "message": f"fake {code}", "details": {}}})
-
-
-async def arrival(manager: EchoManager, count: int = 1) -> None:
-    """Until `count` more requests have reached the manager (waited for off the event loop)."""
-    for _ in range(count):
-        assert await asyncio.to_thread(manager.arrived.acquire, timeout=WAIT), "an expected request never came"
 
 
 # ---- batches whose rows name their owner -----------------------------------------------------------
@@ -202,18 +139,6 @@ def outcome(task: asyncio.Task):
     return task.exception() or task.result()
 
 
-async def close_connections(hosts: AsyncHostClient) -> None:
-    """The idle connections of the running loop, closed before the loop ends."""
-    idle = hosts._idle.get()
-    while idle:
-        _, writer = idle.pop()
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except OSError:
-            pass
-
-
 def run(hosts: AsyncHostClient, scenario):
     """`scenario(callers)` on a fresh event loop, with the callers of `hosts` on that loop."""
     async def main():
@@ -229,8 +154,8 @@ def run(hosts: AsyncHostClient, scenario):
 def fake(tmp_path):
     managers = []
 
-    def make(batch_max_rows: int = 1000, **options) -> tuple[AsyncHostClient, EchoManager]:
-        manager = EchoManager(tmp_path / f"m{len(managers)}.sock", **options)
+    def make(batch_max_rows: int = 1000, **options) -> tuple[AsyncHostClient, FakeManager]:
+        manager = FakeManager(tmp_path / f"m{len(managers)}.sock", echo(**options), held=True)
         managers.append(manager)
         return AsyncHostClient(manager.path, load_timeout=5, call_timeout=5, batch_max_rows=batch_max_rows), manager
 
@@ -239,7 +164,7 @@ def fake(tmp_path):
         manager.close()
 
 
-async def hold_first_then_queue(manager: EchoManager, callers: Callers, first: Batch, followers: dict, **call):
+async def hold_first_then_queue(manager: FakeManager, callers: Callers, first: Batch, followers: dict, **call):
     """`first` is sent and held on the manager; then each follower, in order, queues behind it."""
     callers.start("first", first, **call)
     await arrival(manager)
@@ -248,7 +173,7 @@ async def hold_first_then_queue(manager: EchoManager, callers: Callers, first: B
         await callers.queued()
 
 
-def rows_sent(manager: EchoManager) -> list[list]:
+def rows_sent(manager: FakeManager) -> list[list]:
     return [protocol.batch_from(r).values[0].tolist() for r in manager.requests]
 
 
