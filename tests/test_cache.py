@@ -254,6 +254,19 @@ def set_and_get(name: str, value: str) -> tuple[tuple, ...]:
     return ("SET", k, value), ("GET", k)
 
 
+async def held_first_and_five_queued(pipelines) -> tuple[asyncio.Task, list[asyncio.Task], asyncio.Event]:
+    """A first call whose round trip is held on its way, and five calls made meanwhile (queued):
+    (first, queued, the event that lets the held round trip go)."""
+    trips = cache.shared_round_trips()
+    entered, release = pipelines.hold_next()
+    first = asyncio.create_task(trips.run(*set_and_get("first", "v")))
+    await entered.wait()
+    queued = [asyncio.create_task(trips.run(*set_and_get(f"k{i}", f"v{i}"))) for i in range(5)]
+    for _ in range(3):
+        await asyncio.sleep(0)  # a yield: the queued calls get to hand in their commands
+    return first, queued, release
+
+
 def test_a_lone_call_goes_at_once_in_a_pipeline_of_its_own(pipelines):
     async def main():
         trips = cache.shared_round_trips()
@@ -267,13 +280,7 @@ def test_a_lone_call_goes_at_once_in_a_pipeline_of_its_own(pipelines):
 
 def test_calls_made_while_a_round_trip_is_on_its_way_go_together_as_one_pipeline(pipelines):
     async def main():
-        trips = cache.shared_round_trips()
-        entered, release = pipelines.hold_next()
-        first = asyncio.create_task(trips.run(*set_and_get("first", "v")))
-        await entered.wait()
-        queued = [asyncio.create_task(trips.run(*set_and_get(f"k{i}", f"v{i}"))) for i in range(5)]
-        for _ in range(3):
-            await asyncio.sleep(0)  # a yield: the queued calls get to hand in their commands
+        first, queued, release = await held_first_and_five_queued(pipelines)
         sent_while_held = len(pipelines.sent)
         release.set()
         return sent_while_held, await within(first), await within(asyncio.gather(*queued))
@@ -331,12 +338,7 @@ def test_charge_windows_raises_a_redis_error_when_redis_is_down(dead_redis):
 def test_a_caller_cancelled_while_waiting_does_not_break_the_others(pipelines):
     async def main():
         trips = cache.shared_round_trips()
-        entered, release = pipelines.hold_next()
-        first = asyncio.create_task(trips.run(*set_and_get("first", "v")))
-        await entered.wait()
-        queued = [asyncio.create_task(trips.run(*set_and_get(f"k{i}", f"v{i}"))) for i in range(5)]
-        for _ in range(3):
-            await asyncio.sleep(0)
+        first, queued, release = await held_first_and_five_queued(pipelines)
         queued[2].cancel()
         await asyncio.sleep(0)
         release.set()
