@@ -5,7 +5,7 @@ pool of idle unix-socket connections to the manager, and a call takes one (or op
 calls in flight at once each have their own connection and the manager serves them
 concurrently. A call that finds its kept connection closed by the manager (restarted) is sent
 once more on a new one, like the blocking HostClient's; the frames and the errors are the same
-(protocol.py, client.domain_error).
+(protocol.py, client.checked_reply).
 
 Concurrent predictions of the same model version are combined (dynamic batching, coalesce.py):
 for a small model nearly all of a call's time is per-call overhead in three processes (web,
@@ -27,7 +27,7 @@ from mlplatform.config import Settings
 from mlplatform.errors import ModelUnavailable
 from mlplatform.inference import protocol
 from mlplatform.inference.batch import Batch
-from mlplatform.inference.client import QUEUE_ALLOWANCE_SECONDS, domain_error, unreachable
+from mlplatform.inference.client import QUEUE_ALLOWANCE_SECONDS, checked_reply, unreachable
 from mlplatform.inference.coalesce import PredictCoalescer, group_key
 from mlplatform.loops import PerLoop
 
@@ -57,11 +57,8 @@ class AsyncHostClient:
 
     async def _predict_once(self, sha256: str, path: Path, batch: Batch, proba: bool) -> tuple[dict, dict]:
         header = {"op": "predict", "sha256": sha256, "path": str(path), "proba": proba}
-        frame = await self._exchange(protocol.batch_parts(header, batch))
-        reply = {k: v for k, v in frame.header.items() if k not in ("buffers", "outputs")}
-        if not reply.get("ok"):
-            raise domain_error(reply.get("error") or {})
-        return protocol.result_from(frame), {"host": reply.get("host"), "model_seconds": reply.get("model_seconds")}
+        reply, outputs = checked_reply(await self._exchange(protocol.batch_parts(header, batch)))
+        return outputs, {"host": reply.get("host"), "model_seconds": reply.get("model_seconds")}
 
     async def _exchange(self, parts: list) -> protocol.Frame:
         idle = self._idle.get()

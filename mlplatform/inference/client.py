@@ -67,11 +67,7 @@ class HostClient:
 
     def _call(self, header: dict, timeout: float, batch: Batch | None = None) -> tuple[dict, dict]:
         parts = protocol.batch_parts(header, batch) if batch is not None else protocol.pack(header)
-        frame = self._exchange(parts, timeout)
-        reply = {k: v for k, v in frame.header.items() if k not in ("buffers", "outputs")}
-        if not reply.get("ok"):
-            raise domain_error(reply.get("error") or {})
-        return reply, protocol.result_from(frame)
+        return checked_reply(self._exchange(parts, timeout))
 
     def _exchange(self, parts: list, timeout: float) -> protocol.Frame:
         while True:
@@ -112,11 +108,19 @@ class HostClient:
             sock.close()
 
 
+def checked_reply(frame: protocol.Frame) -> tuple[dict, dict]:
+    """(the reply's header fields, its outputs by name); an error reply raises its domain error."""
+    reply = {k: v for k, v in frame.header.items() if k not in ("buffers", "outputs")}
+    if not reply.get("ok"):
+        raise _domain_error(reply.get("error") or {})
+    return reply, protocol.result_from(frame)
+
+
 def unreachable(exc: Exception) -> ModelUnavailable:
     return ModelUnavailable(f"the model host service is not reachable: {exc}", retry_after=2)
 
 
-def domain_error(error: dict) -> Exception:
+def _domain_error(error: dict) -> Exception:
     code = error.get("code", "unavailable")
     message = error.get("message") or "the model host failed"
     details = error.get("details") or {}

@@ -158,7 +158,7 @@ async def predict(
     """A call with an MLflow-style JSON body or CSV (content_type says which)."""
     fmt = input_format(content_type)
     return await predict_with(principal, name, body_parser(body, fmt), version_ref=version_ref, proba=proba,
-                        owner=owner, trace=trace)
+                              owner=owner, trace=trace)
 
 
 async def predict_with(
@@ -228,7 +228,7 @@ def body_parser(body: bytes, fmt: str) -> Parser:
 
 
 async def _cached_or_predicted(principal: Principal, resolved, batch: Batch, proba: bool, trace: Trace,
-                         settings: Settings) -> dict:
+                               settings: Settings) -> dict:
     """Rate limit and cache lookup share one Redis round trip (timed as `cache`)."""
     ttl = prediction_cache.ttl_for(resolved.cache_ttl_seconds)
     key = prediction_cache.cache_key(resolved.sha256, batch, proba=proba) if ttl > 0 else None
