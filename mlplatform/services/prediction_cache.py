@@ -12,7 +12,7 @@ apart).
 
 Values are compact JSON (the answer part the predict service stores: lists of numbers and
 strings; JSON keeps them readable in redis-cli and needs no extra package). Redis faults never
-raise: `get` misses and `put` drops the answer, both logged at most once a minute per process.
+raise: a failed lookup (`read` of the error) misses and `put` drops the answer, both logged at most once a minute per process.
 Lookups are counted by outcome (hit / miss / error / off) and stores by outcome (stored /
 too_large / error) in Prometheus (the api's /metrics serves the default registry, or every
 worker's numbers in multiprocess mode).
@@ -61,15 +61,6 @@ def cache_key(sha256: str, batch: Batch, *, proba: bool) -> str:
         for name, values in zip(batch.columns, batch.values):
             _hash_column(h, name, values)
     return cache.key("pred", h.hexdigest())
-
-
-def get(key: str) -> dict | None:
-    """The stored answer, or None on a miss, an unreadable entry, or Redis being down."""
-    try:
-        raw = cache.get_redis().get(key)
-    except redis.RedisError as exc:
-        raw = exc
-    return read(key, raw)
 
 
 def read(key: str, raw: bytes | None | redis.RedisError) -> dict | None:

@@ -15,7 +15,7 @@ from mlplatform import cache
 from mlplatform.errors import InvalidInput
 from mlplatform.inference.batch import Batch
 from mlplatform.services import prediction_cache
-from mlplatform.services.prediction_cache import cache_key, get, ttl_for
+from mlplatform.services.prediction_cache import cache_key, read, ttl_for
 
 from tests import support
 
@@ -64,6 +64,15 @@ def redis_down(monkeypatch):
     yield records
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+def get(key: str) -> dict | None:
+    """A lookup as the prediction path makes it: the stored bytes (or the Redis error), read."""
+    try:
+        raw = cache.get_redis().get(key)
+    except redis.RedisError as exc:
+        raw = exc
+    return read(key, raw)
 
 
 def put(key: str, value: dict, ttl_seconds: int) -> None:
