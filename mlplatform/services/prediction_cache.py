@@ -12,7 +12,8 @@ apart).
 
 Values are compact JSON (the answer part the predict service stores: lists of numbers and
 strings; JSON keeps them readable in redis-cli and needs no extra package). Redis faults never
-raise: a failed lookup (`read` of the error) misses and `put` drops the answer, both logged at most once a minute per process.
+raise: a failed lookup (`read` of the error) misses and `put` drops the answer, both logged at
+most once a minute per process.
 Lookups are counted by outcome (hit / miss / error / off) and stores by outcome (stored /
 too_large / error) in Prometheus (the api's /metrics serves the default registry, or every
 worker's numbers in multiprocess mode).
