@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 
 from mlplatform import artifacts, db
 from mlplatform.config import get_settings
-from mlplatform.inference.client import get_host_client
 from mlplatform.errors import Conflict, InvalidInput, NotFound
+from mlplatform.inference.client import get_host_client
 from mlplatform.models import AliasPublic, MLModel, ModelAlias, ModelVersion, Scope, VersionStatus, utcnow
 from mlplatform.services import jobs, registry_common as common
 from mlplatform.services.principals import Principal
